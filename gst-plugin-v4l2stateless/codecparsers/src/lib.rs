@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MPL-2.0
+//! Pure-Rust bitstream parsers for the stateless decoders of `gst-plugin-v4l2stateless`.
+//!
+//! Nothing here knows GStreamer or V4L2: every parser takes bytes and returns typed
+//! headers or a typed error naming the field that was bad. They are unit-tested,
+//! property-tested and fuzzed on their own (see `fuzz/`).
+
+pub mod bitreader;
