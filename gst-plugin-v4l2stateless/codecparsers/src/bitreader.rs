@@ -49,7 +49,7 @@ impl<'a> BitReader<'a> {
     }
 
     pub fn is_byte_aligned(&self) -> bool {
-        self.pos % 8 == 0
+        self.pos.is_multiple_of(8)
     }
 
     /// Byte offset of the next whole byte (rounds a partial byte up).
