@@ -5,6 +5,8 @@
 
 use gst::glib;
 
+pub mod transport;
+
 fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Ok(())
 }
