@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MPL-2.0
+//! visl's trace, as data: which V4L2 stateless control structs a decoder submitted,
+//! frame by frame, field by field.
+//!
+//! visl (the kernel's virtual stateless decoder) emits one trace event per control
+//! struct per decode job, e.g. `v4l2_ctrl_vp9_frame`, `v4l2_ctrl_h264_sps`, printing every
+//! field. [`capture_argv`] wraps a guest command so the events are recorded to a file;
+//! [`parse`] turns that text into [`Frame`]s of [`Control`]s; [`compare`] lists the fields
+//! where two runs (e.g. our decoder and GStreamer's `v4l2sl*dec`) disagree.
+//!
+//! The text is ftrace's: a header line per event
+//! (`TASK-PID [CPU] FLAGS TIMESTAMP: EVENT: ...`) followed by the event's own lines,
+//! `name value` pairs, one per line (or several per line for the short events).
+//! Values are single words (`8`, `0x1f`, `KEY_FRAME|SHOW_FRAME`, `{0x1,0x0,0xff}`) or
+//! brace groups holding a hex dump spread over several lines (`{00 01 ...}`).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+
+/// The first event visl emits for each decode job, per codec (see `visl_trace_ctrls` in
+/// drivers/media/test-drivers/visl/visl-dec.c): each one opens a new [`Frame`].
+pub const FRAME_START_EVENTS: &[&str] = &[
+    "v4l2_ctrl_fwht_params",
+    "v4l2_ctrl_mpeg2_sequence",
+    "v4l2_ctrl_vp8_frame",
+    "v4l2_ctrl_vp9_frame",
+    "v4l2_ctrl_h264_sps",
+    "v4l2_ctrl_hevc_sps",
+    "v4l2_ctrl_av1_sequence",
+];
+
+/// One control struct as visl printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// Trace event name, e.g. `v4l2_ctrl_vp9_frame` or `v4l2_h264_dpb_entry`.
+    pub event: String,
+    /// Array element index, for per-entry events printed as `[i]: ...` (DPB, ref lists).
+    pub index: Option<u32>,
+    /// `(field, value)` in printed order. Nested fields keep their dotted names
+    /// (`lf.level`); brace groups keep their braces with whitespace collapsed.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Control {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A numeric field (decimal, negative or `0x` hex).
+    pub fn number(&self, field: &str) -> Option<i64> {
+        parse_number(self.get(field)?)
+    }
+
+    /// The names set in a flags field (`KEY_FRAME|SHOW_FRAME`); empty when none is set.
+    pub fn flags(&self, field: &str) -> Option<Vec<&str>> {
+        let value = self.get(field)?;
+        Some(value.split('|').filter(|f| !f.is_empty()).collect())
+    }
+
+    /// The elements of an array field: `{0x1,0x0,0xff}` or a hex dump `{00 01 ff}`
+    /// (the latter read as hex bytes).
+    pub fn array(&self, field: &str) -> Option<Vec<i64>> {
+        let inner = self.get(field)?.strip_prefix('{')?.strip_suffix('}')?;
+        if inner.contains(',') {
+            inner.split(',').map(|e| parse_number(e.trim())).collect()
+        } else {
+            inner
+                .split_whitespace()
+                .map(|b| i64::from_str_radix(b, 16).ok())
+                .collect()
+        }
+    }
+}
+
+/// The controls visl received for one decode job, in emission order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frame {
+    pub controls: Vec<Control>,
+}
+
+impl Frame {
+    /// The first control of that event in this frame.
+    pub fn control(&self, event: &str) -> Option<&Control> {
+        self.controls.iter().find(|c| c.event == event)
+    }
+
+    /// Every control of that event (DPB entries, reference lists, ...).
+    pub fn controls<'a>(&'a self, event: &'a str) -> impl Iterator<Item = &'a Control> + 'a {
+        self.controls.iter().filter(move |c| c.event == event)
+    }
+}
+
+/// A parsed capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VislTrace {
+    pub frames: Vec<Frame>,
+    /// ftrace dropped events (ring buffer overrun): the capture is incomplete.
+    pub lost_events: bool,
+}
+
+impl VislTrace {
+    /// How many controls of that event the whole capture holds.
+    pub fn count(&self, event: &str) -> usize {
+        self.frames.iter().map(|f| f.controls(event).count()).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line of the trace text.
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "visl trace line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses the text of `/sys/kernel/tracing/trace` recorded with visl's events enabled.
+/// Comment lines (`#`) and events before the first frame start are kept (the latter in
+/// a leading frame); an event body that is not `name value` pairs is an error.
+pub fn parse(text: &str) -> Result<VislTrace, ParseError> {
+    let mut trace = VislTrace::default();
+    // (line number of the header, event name, body text)
+    let mut pending: Option<(usize, String, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.contains("[LOST ") && line.contains(" EVENTS]") {
+            trace.lost_events = true;
+            continue;
+        }
+        if let Some((event, rest)) = split_event_header(line) {
+            push_control(&mut trace, pending.take())?;
+            pending = Some((i + 1, event.to_owned(), rest.to_owned()));
+        } else if let Some((_, _, body)) = pending.as_mut() {
+            body.push('\n');
+            body.push_str(line);
+        } else if !line.trim().is_empty() {
+            return Err(ParseError {
+                line: i + 1,
+                message: format!("text outside any event: {line:?}"),
+            });
+        }
+    }
+    push_control(&mut trace, pending.take())?;
+    Ok(trace)
+}
+
+fn push_control(
+    trace: &mut VislTrace,
+    pending: Option<(usize, String, String)>,
+) -> Result<(), ParseError> {
+    let Some((line, event, body)) = pending else {
+        return Ok(());
+    };
+    let control = parse_control(event, &body).map_err(|message| ParseError { line, message })?;
+    if trace.frames.is_empty() || FRAME_START_EVENTS.contains(&control.event.as_str()) {
+        trace.frames.push(Frame::default());
+    }
+    if let Some(frame) = trace.frames.last_mut() {
+        frame.controls.push(control);
+    }
+    Ok(())
+}
+
+/// `  gst-launch-1.0-97   [001] .....   12.345678: v4l2_ctrl_vp9_frame: rest`
+/// → `("v4l2_ctrl_vp9_frame", "rest")`. `None` for anything else.
+fn split_event_header(line: &str) -> Option<(&str, &str)> {
+    // The CPU column, "[001]", comes after the task name (which may hold anything).
+    let mut search_from = 0;
+    let cpu_end = loop {
+        let open = search_from + line[search_from..].find('[')?;
+        let close = open + line[open..].find(']')?;
+        let inside = &line[open + 1..close];
+        if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit()) {
+            break close + 1;
+        }
+        search_from = open + 1;
+    };
+    let after_cpu = &line[cpu_end..];
+    // The timestamp column, "12.345678:", then " EVENT:".
+    let mut offset = 0;
+    while let Some(pos) = after_cpu[offset..].find(": ") {
+        let colon = offset + pos;
+        let word_start = after_cpu[..colon]
+            .rfind(char::is_whitespace)
+            .map_or(0, |p| p + 1);
+        if is_timestamp(&after_cpu[word_start..colon]) {
+            let tail = &after_cpu[colon + 2..];
+            let name_end = tail.find(':')?;
+            let event = &tail[..name_end];
+            if event.is_empty()
+                || !event
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return None;
+            }
+            let rest = &tail[name_end + 1..];
+            return Some((event, rest.strip_prefix(' ').unwrap_or(rest)));
+        }
+        offset = colon + 2;
+    }
+    None
+}
+
+fn is_timestamp(word: &str) -> bool {
+    let Some((secs, frac)) = word.split_once('.') else {
+        return false;
+    };
+    !secs.is_empty()
+        && !frac.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn parse_control(event: String, body: &str) -> Result<Control, String> {
+    let mut body = body.trim_start();
+    let mut index = None;
+    // Per-entry events start with "[i]: ".
+    if let Some(rest) = body.strip_prefix('[')
+        && let Some((digits, rest)) = rest.split_once("]:")
+        && let Ok(i) = digits.parse::<u32>()
+    {
+        index = Some(i);
+        body = rest.strip_prefix(' ').unwrap_or(rest);
+    }
+    let mut fields = Vec::new();
+    for logical in logical_lines(body)? {
+        let logical = logical.trim_start();
+        if logical.trim().is_empty() {
+            continue;
+        }
+        let words = split_words(logical);
+        for pair in words.chunks(2) {
+            let name = pair[0].strip_suffix(':').unwrap_or(&pair[0]);
+            if !is_field_name(name) {
+                return Err(format!("{event}: expected a field name, found {name:?}"));
+            }
+            let value = pair.get(1).map_or("", String::as_str);
+            fields.push((name.to_owned(), normalize_value(value)));
+        }
+    }
+    Ok(Control {
+        event,
+        index,
+        fields,
+    })
+}
+
+/// Splits at newlines outside braces (a hex dump inside braces spans several lines).
+fn logical_lines(body: &str) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    for c in body.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.checked_sub(1).ok_or("unbalanced '}'")?,
+            '\n' if depth == 0 => {
+                lines.push(std::mem::take(&mut current));
+                continue;
+            }
+            '\n' => {
+                current.push(' ');
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    if depth != 0 {
+        return Err("unterminated '{' (truncated trace?)".into());
+    }
+    lines.push(current);
+    Ok(lines)
+}
+
+/// Splits at single spaces outside braces, keeping empty words: visl prints an empty
+/// flags set as nothing, so `flags  colorspace 0` is `flags` = "" then `colorspace` = 0.
+fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 => {
+                words.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    words.push(current);
+    words
+}
+
+fn is_field_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+}
+
+fn normalize_value(value: &str) -> String {
+    if let Some(inner) = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')) {
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        format!("{{{}}}", words.join(" "))
+    } else {
+        // "reference_ts 0, pic_num 1": the comma separates fields, it is not part of the value.
+        value.strip_suffix(',').unwrap_or(value).to_owned()
+    }
+}
+
+fn parse_number(s: &str) -> Option<i64> {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    let magnitude = match digits.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i64>().ok()?,
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// One field on which two captures disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub frame: usize,
+    /// `event` or `event[i]` (per-entry events), plus `#n` for the n-th repeat in a frame.
+    pub control: String,
+    pub field: String,
+    pub left: Option<String>,
+    pub right: Option<String>,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+        write!(
+            f,
+            "frame {} {} {}: {} != {}",
+            self.frame,
+            self.control,
+            self.field,
+            show(&self.left),
+            show(&self.right)
+        )
+    }
+}
+
+/// Field-by-field differences between two captures, frame by frame, ignoring the named
+/// fields (e.g. buffer timestamps such as `reference_ts`, which depend on how each
+/// decoder numbers its buffers). A frame or control missing on one side shows up with
+/// `field` set to `(frame)` or `(control)`.
+pub fn compare(left: &VislTrace, right: &VislTrace, ignore_fields: &[&str]) -> Vec<Difference> {
+    let mut diffs = Vec::new();
+    let frames = left.frames.len().max(right.frames.len());
+    for n in 0..frames {
+        let (l, r) = (left.frames.get(n), right.frames.get(n));
+        let (Some(l), Some(r)) = (l, r) else {
+            diffs.push(Difference {
+                frame: n,
+                control: String::new(),
+                field: "(frame)".into(),
+                left: l.map(|_| "present".into()),
+                right: r.map(|_| "present".into()),
+            });
+            continue;
+        };
+        let (lk, rk) = (keyed(l), keyed(r));
+        for (key, lc) in &lk {
+            match rk.iter().find(|(k, _)| k == key) {
+                None => diffs.push(Difference {
+                    frame: n,
+                    control: key.clone(),
+                    field: "(control)".into(),
+                    left: Some("present".into()),
+                    right: None,
+                }),
+                Some((_, rc)) => compare_fields(n, key, lc, rc, ignore_fields, &mut diffs),
+            }
+        }
+        for (key, _) in rk.iter().filter(|(k, _)| !lk.iter().any(|(lk, _)| lk == k)) {
+            diffs.push(Difference {
+                frame: n,
+                control: key.clone(),
+                field: "(control)".into(),
+                left: None,
+                right: Some("present".into()),
+            });
+        }
+    }
+    diffs
+}
+
+fn keyed(frame: &Frame) -> Vec<(String, &Control)> {
+    let mut out: Vec<(String, &Control)> = Vec::new();
+    for c in &frame.controls {
+        let base = match c.index {
+            Some(i) => format!("{}[{i}]", c.event),
+            None => c.event.clone(),
+        };
+        let repeats = out
+            .iter()
+            .filter(|(k, _)| k == &base || k.starts_with(&format!("{base}#")))
+            .count();
+        let key = if repeats == 0 {
+            base
+        } else {
+            format!("{base}#{repeats}")
+        };
+        out.push((key, c));
+    }
+    out
+}
+
+fn compare_fields(
+    frame: usize,
+    key: &str,
+    l: &Control,
+    r: &Control,
+    ignore: &[&str],
+    diffs: &mut Vec<Difference>,
+) {
+    let mut names: Vec<&str> = l.fields.iter().map(|(n, _)| n.as_str()).collect();
+    for (n, _) in &r.fields {
+        if !names.contains(&n.as_str()) {
+            names.push(n);
+        }
+    }
+    for name in names.into_iter().filter(|n| !ignore.contains(n)) {
+        let (lv, rv) = (l.get(name), r.get(name));
+        if lv != rv {
+            diffs.push(Difference {
+                frame,
+                control: key.to_owned(),
+                field: name.to_owned(),
+                left: lv.map(str::to_owned),
+                right: rv.map(str::to_owned),
+            });
+        }
+    }
+}
+
+/// Guest argv that runs `command` with visl's events recorded into `out` (a path on a
+/// read-write share); its exit status is the command's. Several captures can run in one
+/// boot (e.g. `bash -c` with one `visl-trace.sh` line per pipeline).
+pub fn capture_argv<I, S>(out: &Path, command: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let mut argv = vec![
+        crate::vmlab::lab_dir()
+            .join("visl-trace.sh")
+            .into_os_string(),
+        out.as_os_str().to_owned(),
+    ];
+    argv.extend(command.into_iter().map(Into::into));
+    argv
+}
