@@ -50,8 +50,8 @@ impl Control {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A numeric field (decimal, negative or `0x` hex).
-    pub fn number(&self, field: &str) -> Option<i64> {
+    /// A numeric field (decimal, negative or `0x` hex; u64 timestamps fit too).
+    pub fn number(&self, field: &str) -> Option<i128> {
         parse_number(self.get(field)?)
     }
 
@@ -63,14 +63,14 @@ impl Control {
 
     /// The elements of an array field: `{0x1,0x0,0xff}` or a hex dump `{00 01 ff}`
     /// (the latter read as hex bytes).
-    pub fn array(&self, field: &str) -> Option<Vec<i64>> {
+    pub fn array(&self, field: &str) -> Option<Vec<i128>> {
         let inner = self.get(field)?.strip_prefix('{')?.strip_suffix('}')?;
         if inner.contains(',') {
             inner.split(',').map(|e| parse_number(e.trim())).collect()
         } else {
             inner
                 .split_whitespace()
-                .map(|b| i64::from_str_radix(b, 16).ok())
+                .map(|b| i128::from_str_radix(b, 16).ok())
                 .collect()
         }
     }
@@ -327,14 +327,14 @@ fn normalize_value(value: &str) -> String {
     }
 }
 
-fn parse_number(s: &str) -> Option<i64> {
+fn parse_number(s: &str) -> Option<i128> {
     let (negative, digits) = match s.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, s),
     };
     let magnitude = match digits.strip_prefix("0x") {
-        Some(hex) => i64::from_str_radix(hex, 16).ok()?,
-        None => digits.parse::<i64>().ok()?,
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i128>().ok()?,
     };
     Some(if negative { -magnitude } else { magnitude })
 }
@@ -475,4 +475,277 @@ where
     ];
     argv.extend(command.into_iter().map(Into::into));
     argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Real captures from the lab (see tests/fixtures/visl/README.md).
+    const VP9: &str = include_str!("../fixtures/visl/vp9-2frames.trace");
+    const VP8: &str = include_str!("../fixtures/visl/vp8.trace");
+    const H264: &str = include_str!("../fixtures/visl/h264-2frames.trace");
+    const MPEG2: &str = include_str!("../fixtures/visl/mpeg2.trace");
+    const FWHT: &str = include_str!("../fixtures/visl/fwht.trace");
+
+    #[test]
+    fn vp9_frames_controls_and_fields() {
+        let t = parse(VP9).unwrap();
+        assert!(!t.lost_events);
+        assert_eq!(t.frames.len(), 2);
+        for frame in &t.frames {
+            let events: Vec<&str> = frame.controls.iter().map(|c| c.event.as_str()).collect();
+            assert_eq!(
+                events,
+                [
+                    "v4l2_ctrl_vp9_frame",
+                    "v4l2_ctrl_vp9_compressed_hdr",
+                    "v4l2_ctrl_vp9_compressed_coeff",
+                    "v4l2_vp9_mv_probs"
+                ]
+            );
+        }
+        let key = t.frames[0].control("v4l2_ctrl_vp9_frame").unwrap();
+        assert_eq!(key.fields.len(), 33, "every field of the printk format");
+        assert_eq!(key.get("lf.ref_deltas"), Some("{0x1,0x0,0xff,0xff}"));
+        assert_eq!(key.array("lf.ref_deltas"), Some(vec![1, 0, 0xff, 0xff]));
+        assert_eq!(key.number("lf.level"), Some(8));
+        assert_eq!(
+            key.flags("lf.flags"),
+            Some(vec!["DELTA_ENABLED", "DELTA_UPDATE"])
+        );
+        assert_eq!(key.flags("seg.flags"), Some(vec![]), "empty flag set");
+        assert_eq!(key.array("seg.feature_data").map(|d| d.len()), Some(64));
+        assert_eq!(key.number("frame_width_minus_1"), Some(63));
+        assert_eq!(key.number("frame_height_minus_1"), Some(47));
+        assert_eq!(
+            key.get("reference_mode"),
+            Some("REFERENCE_MODE_SINGLE_REFERENCE")
+        );
+        assert!(key.flags("flags").unwrap().contains(&"KEY_FRAME"));
+        let inter = t.frames[1].control("v4l2_ctrl_vp9_frame").unwrap();
+        assert!(!inter.flags("flags").unwrap().contains(&"KEY_FRAME"));
+        // The coefficient table is one 1728-byte hex dump spread over 54 lines (coef[4][2][2][6][6][3]).
+        let coef = t.frames[0]
+            .control("v4l2_ctrl_vp9_compressed_coeff")
+            .unwrap();
+        assert_eq!(coef.fields.len(), 1);
+        assert_eq!(
+            coef.array("coef").map(|c| c.len()),
+            Some(4 * 2 * 2 * 6 * 6 * 3)
+        );
+    }
+
+    #[test]
+    fn h264_per_entry_events_and_comma_separated_fields() {
+        let t = parse(H264).unwrap();
+        assert_eq!(t.frames.len(), 2);
+        let frame = &t.frames[1];
+        assert_eq!(frame.controls("v4l2_h264_ref_pic_list0").count(), 32);
+        assert_eq!(frame.controls("v4l2_h264_dpb_entry").count(), 16);
+        let dpb0 = frame.controls("v4l2_h264_dpb_entry").next().unwrap();
+        assert_eq!(dpb0.index, Some(0));
+        assert_eq!(
+            dpb0.get("reference_ts"),
+            Some("0"),
+            "the trailing comma is a separator"
+        );
+        assert_eq!(dpb0.flags("flags"), Some(vec!["VALID", "ACTIVE"]));
+        let dpb1 = frame.controls("v4l2_h264_dpb_entry").nth(1).unwrap();
+        assert_eq!(dpb1.index, Some(1));
+        assert_eq!(
+            dpb1.get("fields"),
+            Some(""),
+            "empty flags between two spaces"
+        );
+        assert_eq!(dpb1.number("top_field_order_cnt"), Some(0));
+        let sps = frame.control("v4l2_ctrl_h264_sps").unwrap();
+        assert_eq!(sps.number("profile_idc"), Some(66));
+        assert_eq!(sps.number("pic_width_in_mbs_minus1"), Some(3));
+        let slice = frame.control("v4l2_ctrl_h264_slice_params").unwrap();
+        assert_eq!(slice.number("slice_qp_delta"), Some(-4));
+        assert_eq!(slice.get("slice_type"), Some("P"));
+    }
+
+    #[test]
+    fn mpeg2_colon_names_and_u64_timestamps() {
+        let t = parse(MPEG2).unwrap();
+        assert_eq!(t.frames.len(), 3);
+        let pic = t.frames[0].control("v4l2_ctrl_mpeg2_picture").unwrap();
+        assert_eq!(pic.number("picture_coding_type"), Some(1), "`name:` form");
+        assert_eq!(pic.number("backward_ref_ts"), Some(u64::MAX as i128));
+        assert_eq!(pic.array("f_code"), Some(vec![0xf, 0xf, 0xf, 0xf]));
+        let seq = t.frames[2].control("v4l2_ctrl_mpeg2_sequence").unwrap();
+        assert_eq!(seq.number("horizontal_size"), Some(64));
+        assert_eq!(seq.number("vertical_size"), Some(48));
+    }
+
+    #[test]
+    fn fwht_single_line_events() {
+        let t = parse(FWHT).unwrap();
+        assert_eq!(t.frames.len(), 6);
+        let p = t.frames[1].control("v4l2_ctrl_fwht_params").unwrap();
+        assert_eq!(p.number("width"), Some(1280));
+        assert_eq!(p.number("height"), Some(720));
+        assert_eq!(
+            p.flags("flags"),
+            Some(vec!["I_FRAME", "PIXENC_YUV", "0x20000"])
+        );
+        assert_eq!(p.number("quantization"), Some(0));
+        assert_eq!(p.fields.len(), 9);
+    }
+
+    #[test]
+    fn vp8_frame_and_entropy() {
+        let t = parse(VP8).unwrap();
+        assert_eq!(t.frames.len(), 3);
+        let f = t.frames[0].control("v4l2_ctrl_vp8_frame").unwrap();
+        assert_eq!(
+            (f.number("width"), f.number("height")),
+            (Some(64), Some(48))
+        );
+        assert_eq!(f.array("dct_part_sizes").map(|v| v[0]), Some(0x161));
+        assert!(t.frames[0].control("v4l2_ctrl_vp8_entropy").is_some());
+    }
+
+    #[test]
+    fn compare_finds_exactly_the_changed_field() {
+        let a = parse(VP9).unwrap();
+        assert!(compare(&a, &a, &[]).is_empty());
+        let changed = VP9.replacen("lf.level 8", "lf.level 9", 1);
+        let b = parse(&changed).unwrap();
+        let diffs = compare(&a, &b, &[]);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert_eq!(diffs[0].frame, 0);
+        assert_eq!(diffs[0].control, "v4l2_ctrl_vp9_frame");
+        assert_eq!(diffs[0].field, "lf.level");
+        assert_eq!(diffs[0].left.as_deref(), Some("8"));
+        assert_eq!(diffs[0].right.as_deref(), Some("9"));
+        assert!(compare(&a, &b, &["lf.level"]).is_empty());
+    }
+
+    #[test]
+    fn compare_reports_missing_frames_and_entries() {
+        let full = parse(H264).unwrap();
+        let mut short = full.clone();
+        short.frames.pop();
+        let diffs = compare(&full, &short, &[]);
+        assert_eq!(diffs.len(), 1);
+        assert_eq!((diffs[0].frame, diffs[0].field.as_str()), (1, "(frame)"));
+
+        let mut fewer = full.clone();
+        let dpb = fewer.frames[0]
+            .controls
+            .iter()
+            .rposition(|c| c.event == "v4l2_h264_dpb_entry")
+            .unwrap();
+        fewer.frames[0].controls.remove(dpb);
+        let diffs = compare(&full, &fewer, &[]);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert_eq!(diffs[0].control, "v4l2_h264_dpb_entry[15]");
+        assert_eq!(diffs[0].right, None);
+    }
+
+    #[test]
+    fn lost_events_and_garbage_are_reported() {
+        let lost = format!("{VP8}CPU:1 [LOST 12 EVENTS]\n");
+        assert!(parse(&lost).unwrap().lost_events);
+        assert!(parse("not a trace\n").is_err());
+        let truncated = &VP9[..VP9.find(" coef {").unwrap() + 20];
+        let err = parse(truncated).unwrap_err();
+        assert!(err.message.contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn header_lines() {
+        assert_eq!(
+            split_event_header(
+                "  ivfparse0:sink-105     [000] .....     7.179138: v4l2_ctrl_vp9_frame: "
+            ),
+            Some(("v4l2_ctrl_vp9_frame", ""))
+        );
+        assert_eq!(
+            split_event_header("  x [y] z-7 (  7) [001] d..1. 1.5: ev_1: [3]: a 1"),
+            Some(("ev_1", "[3]: a 1"))
+        );
+        assert_eq!(split_event_header("lf.level 8"), None);
+        assert_eq!(split_event_header("00 01 02 03"), None);
+    }
+
+    fn field_name() -> impl Strategy<Value = String> {
+        "[a-z_][a-z0-9_]{0,8}(\\.[a-z_][a-z0-9_]{0,8})?"
+    }
+
+    fn field_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u32>().prop_map(|n| format!("0x{n:x}")),
+            proptest::collection::vec("[A-Z][A-Z_]{0,10}", 0..4).prop_map(|f| f.join("|")),
+            proptest::collection::vec(any::<u8>(), 1..8).prop_map(|a| {
+                let items: Vec<String> = a.iter().map(|b| format!("0x{b:x}")).collect();
+                format!("{{{}}}", items.join(","))
+            }),
+        ]
+    }
+
+    fn hex_dump(bytes: &[u8]) -> String {
+        // As __print_hex_dump prints it: a newline, then rows of 32 bytes, each ending in a newline.
+        let rows: Vec<String> = bytes
+            .chunks(32)
+            .map(|row| {
+                row.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        format!("{{\n{}\n}}", rows.join("\n"))
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in "(\\PC|\n|\\{|\\}|\\[|\\]|:| ){0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn multi_line_events_round_trip(
+            fields in proptest::collection::vec((field_name(), field_value()), 1..12),
+            dump in proptest::collection::vec(any::<u8>(), 1..100),
+        ) {
+            let mut body = String::new();
+            for (name, value) in &fields {
+                body.push_str(&format!("\n{name} {value}"));
+            }
+            body.push_str(&format!("\ndump {}\n", hex_dump(&dump)));
+            let text = format!(" task-1 [001] ..... 1.000001: v4l2_ctrl_vp9_frame: {body}\n");
+            let t = parse(&text).unwrap();
+            prop_assert_eq!(t.frames.len(), 1);
+            let c = &t.frames[0].controls[0];
+            prop_assert_eq!(c.fields.len(), fields.len() + 1);
+            for ((name, value), (got_name, got_value)) in fields.iter().zip(&c.fields) {
+                prop_assert_eq!(name, got_name);
+                prop_assert_eq!(value, got_value);
+            }
+            let got: Vec<u8> = c.array("dump").unwrap().iter().map(|&b| b as u8).collect();
+            prop_assert_eq!(got, dump);
+        }
+
+        #[test]
+        fn single_line_events_round_trip(
+            index in any::<u8>(),
+            fields in proptest::collection::vec((field_name(), field_value()), 1..8),
+        ) {
+            let pairs: Vec<String> = fields.iter().map(|(n, v)| format!("{n} {v}")).collect();
+            let text = format!(
+                " t-1 [000] ..... 2.5: v4l2_h264_dpb_entry: [{index}]: {}\n",
+                pairs.join(" ")
+            );
+            let t = parse(&text).unwrap();
+            let c = &t.frames[0].controls[0];
+            prop_assert_eq!(c.index, Some(u32::from(index)));
+            prop_assert_eq!(&c.fields, &fields);
+        }
+    }
 }

@@ -14,8 +14,8 @@ use mediapass_tests::visl_trace::{self, VislTrace};
 use mediapass_tests::vmlab::{Lab, LabCommand, LabError, lab_dir};
 
 const FRAMES: usize = 10;
-const WIDTH: i64 = 320;
-const HEIGHT: i64 = 240;
+const WIDTH: i128 = 320;
+const HEIGHT: i128 = 240;
 
 fn lab() -> Lab {
     Lab::new().unwrap_or_else(|e| panic!("{e}"))
