@@ -6,3 +6,7 @@
 //! property-tested and fuzzed on their own (see `fuzz/`).
 
 pub mod bitreader;
+pub mod boolcoder;
+pub mod ivf;
+pub mod vp8;
+pub mod vp9;
