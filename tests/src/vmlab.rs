@@ -240,6 +240,14 @@ impl Lab {
     /// Boots the guest, runs the command, powers off. `Ok` whenever the command ran to its
     /// end, whatever its status; `Err` when it could not start or never reported back.
     pub fn run(&self, cmd: &LabCommand) -> Result<LabOutput, LabError> {
+        for dir in &cmd.rw_dirs {
+            if !dir.is_dir() {
+                return Err(LabError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("read-write share {} is not a directory", dir.display()),
+                )));
+            }
+        }
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let exchange = self.scratch_dir(&format!("exchange-{}-{n}", std::process::id()))?;
         let secs = cmd.timeout.as_secs().max(1);
@@ -301,6 +309,8 @@ impl Lab {
             "" => format!("run-vm.sh exited with {}: {runner_stderr}", result.status),
             reason => reason.to_owned(),
         };
+        // The exchange dir stays for a post-mortem (console.log, stdout, stderr, cmd.sh).
+        let reason = format!("{reason} (files kept in {})", exchange.display());
         Err(LabError::DidNotFinish {
             reason,
             console_tail: tail_lines(&console, 30),

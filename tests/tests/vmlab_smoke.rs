@@ -29,12 +29,16 @@ fn read(path: &Path) -> String {
 fn lab_returns_status_output_and_files() {
     let lab = lab();
     let share = lab.scratch_dir("basics").unwrap();
+    // QEMU writes what the guest sends on the virtio-serial port here.
+    let serial = share.join("serial-port.out");
     let script = format!(
         r#"echo to-stdout
 echo to-stderr >&2
 echo "$VMLAB_TEST_MARKER" > {share}/marker
 nproc > {share}/nproc
 pwd > {share}/cwd
+tr ' ' '\n' < /proc/cmdline | grep '^mediapass.marker=' > {share}/cmdline
+echo hello-over-virtio-serial > /dev/virtio-ports/org.mediapass.vmlab-test
 if touch /usr/vmlab-write-probe 2>/dev/null; then echo writable; else echo read-only; fi > {share}/root
 exit 3"#,
         share = share.display()
@@ -43,7 +47,14 @@ exit 3"#,
         .run(
             &LabCommand::shell(&script)
                 .rw_dir(&share)
-                .env("VMLAB_TEST_MARKER", "hello from the host"),
+                .env("VMLAB_TEST_MARKER", "hello from the host")
+                .kernel_arg("mediapass.marker=42")
+                .qemu_arg("-device")
+                .qemu_arg("virtio-serial-pci")
+                .qemu_arg("-chardev")
+                .qemu_arg(format!("file,id=port0,path={}", serial.display()))
+                .qemu_arg("-device")
+                .qemu_arg("virtserialport,chardev=port0,name=org.mediapass.vmlab-test"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status, 3, "{}", out.describe());
@@ -51,6 +62,8 @@ exit 3"#,
     assert_eq!(out.stderr, "to-stderr\n", "{}", out.describe());
     assert_eq!(read(&share.join("marker")), "hello from the host\n");
     assert_eq!(read(&share.join("root")), "read-only\n");
+    assert_eq!(read(&share.join("cmdline")), "mediapass.marker=42\n");
+    assert_eq!(read(&serial), "hello-over-virtio-serial\n");
     // Two vCPUs: needs ACPI in the kernel config (SeaBIOS's MP table lists one CPU).
     assert_eq!(read(&share.join("nproc")), "2\n");
     let cwd = std::env::current_dir().unwrap();

@@ -37,6 +37,15 @@ while IFS= read -r d; do
     mount -t 9p -o "$NINEP" "vmlab_rw$i" "$d" || say "cannot mount $d read-write"
     i=$((i + 1))
 done </run/vmlab/rw-dirs
+# What udev would do: /dev/virtio-ports/NAME for each named virtio-serial port
+# (run-vm.sh -q '... -device virtserialport,chardev=c0,name=NAME').
+for p in /sys/class/virtio-ports/*; do
+    [ -r "$p/name" ] || continue
+    read -r name <"$p/name" || continue
+    [ -n "$name" ] || continue
+    mkdir -p /dev/virtio-ports
+    ln -sf "../${p##*/}" "/dev/virtio-ports/$name"
+done
 hostname vmlab
 say "init done, running the command"
 /bin/bash /run/vmlab/cmd.sh </dev/null >/run/vmlab/stdout 2>/run/vmlab/stderr
