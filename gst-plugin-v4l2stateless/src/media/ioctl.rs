@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::topology::{Entity, Interface, Link, Topology};
+use super::topology::{Entity, Interface, Link, Pad, Topology};
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -40,6 +40,16 @@ struct MediaV2Interface {
     reserved: [u32; 9],
     // union { struct media_v2_intf_devnode { major, minor }; __u32 raw[16]; }
     raw: [u32; 16],
+}
+
+#[repr(C, packed)]
+#[derive(Clone, Copy)]
+struct MediaV2Pad {
+    id: u32,
+    entity_id: u32,
+    flags: u32,
+    index: u32,
+    reserved: [u32; 4],
 }
 
 #[repr(C, packed)]
@@ -83,6 +93,7 @@ const _: () = assert!(size_of::<MediaV2Topology>() == 72);
 const _: () = assert!(size_of::<MediaV2Entity>() == 96);
 const _: () = assert!(size_of::<MediaV2Interface>() == 112);
 const _: () = assert!(size_of::<MediaV2Link>() == 40);
+const _: () = assert!(size_of::<MediaV2Pad>() == 32);
 
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -136,6 +147,14 @@ pub(super) fn topology(fd: BorrowedFd<'_>) -> std::io::Result<Topology> {
         };
         let mut entities = vec![zero_entity; counts.num_entities as usize];
         let mut interfaces = vec![zero_interface; counts.num_interfaces as usize];
+        let zero_pad = MediaV2Pad {
+            id: 0,
+            entity_id: 0,
+            flags: 0,
+            index: 0,
+            reserved: [0; 4],
+        };
+        let mut pads = vec![zero_pad; counts.num_pads as usize];
         let mut links = vec![zero_link; counts.num_links as usize];
         let mut query = MediaV2Topology {
             topology_version: 0,
@@ -143,9 +162,8 @@ pub(super) fn topology(fd: BorrowedFd<'_>) -> std::io::Result<Topology> {
             ptr_entities: entities.as_mut_ptr() as u64,
             num_interfaces: counts.num_interfaces,
             ptr_interfaces: interfaces.as_mut_ptr() as u64,
-            // Pads are not needed; a null pointer makes the kernel skip them.
-            num_pads: 0,
-            ptr_pads: 0,
+            num_pads: counts.num_pads,
+            ptr_pads: pads.as_mut_ptr() as u64,
             num_links: counts.num_links,
             ptr_links: links.as_mut_ptr() as u64,
             ..Default::default()
@@ -167,6 +185,7 @@ pub(super) fn topology(fd: BorrowedFd<'_>) -> std::io::Result<Topology> {
         let take = |n: u32, len: usize| (n as usize).min(len);
         entities.truncate(take(query.num_entities, entities.len()));
         interfaces.truncate(take(query.num_interfaces, interfaces.len()));
+        pads.truncate(take(query.num_pads, pads.len()));
         links.truncate(take(query.num_links, links.len()));
         return Ok(Topology {
             entities: entities
@@ -187,6 +206,13 @@ pub(super) fn topology(fd: BorrowedFd<'_>) -> std::io::Result<Topology> {
                         major: raw[0],
                         minor: raw[1],
                     }
+                })
+                .collect(),
+            pads: pads
+                .iter()
+                .map(|p| Pad {
+                    id: p.id,
+                    entity_id: p.entity_id,
                 })
                 .collect(),
             links: links

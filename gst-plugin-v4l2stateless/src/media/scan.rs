@@ -86,7 +86,11 @@ pub fn scan() -> (Vec<FoundDecoder>, Vec<Skipped>) {
         };
         let nodes = topology.decoders();
         if nodes.is_empty() {
-            skip(format!("{driver}: no video decoder entity"));
+            skip(if topology.has_decoder_entity() {
+                format!("{driver}: decoder entity has no V4L2 video interface")
+            } else {
+                format!("{driver}: no video decoder entity")
+            });
         }
         for DecoderNode {
             entity_name,
