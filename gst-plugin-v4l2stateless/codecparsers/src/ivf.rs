@@ -244,10 +244,8 @@ mod tests {
             prop_assert_eq!(&parsed, &frames);
             let cut = &file[..cut.index(file.len() + 1)];
             if let Ok(reader) = IvfReader::new(cut) {
-                for frame in reader {
-                    if let Ok(frame) = frame {
-                        prop_assert!(frame.offset + frame.data.len() <= cut.len());
-                    }
+                for frame in reader.flatten() {
+                    prop_assert!(frame.offset + frame.data.len() <= cut.len());
                 }
             }
         }
