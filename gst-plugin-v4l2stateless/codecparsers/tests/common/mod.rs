@@ -149,7 +149,7 @@ pub fn cros_codecs_file(relative: &str) -> PathBuf {
             registry.display()
         )
     });
-    let path = entries
+    entries
         .flatten()
         .map(|index| index.path().join("cros-codecs-0.0.6").join(relative))
         .find(|p| p.exists())
@@ -158,6 +158,5 @@ pub fn cros_codecs_file(relative: &str) -> PathBuf {
                 "{relative} not found in any cros-codecs-0.0.6 under {}",
                 registry.display()
             )
-        });
-    path
+        })
 }

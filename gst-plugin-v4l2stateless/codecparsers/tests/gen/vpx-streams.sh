@@ -30,7 +30,7 @@ rt=(--rt --lag-in-frames=0 --end-usage=cbr)
 case "$name" in
 vp9-altref)
     source_clip 176x144 30 yuv420p
-    encode --codec=vp9 --good --cpu-used=4 --auto-alt-ref=1 --lag-in-frames=16 --limit=30 ;;
+    encode --codec=vp9 --good --passes=2 --cpu-used=4 --auto-alt-ref=1 --lag-in-frames=16 ;;
 vp9-error-resilient)
     source_clip 176x144 20 yuv420p
     encode --codec=vp9 --good --cpu-used=4 --error-resilient=1 --auto-alt-ref=1 --lag-in-frames=8 ;;
@@ -59,8 +59,9 @@ vp9-profile3-444-12bit)
     source_clip 96x64 6 yuv444p12le
     encode --codec=vp9 --good --cpu-used=8 --profile=3 --bit-depth=12 --input-bit-depth=12 ;;
 vp8-altref)
-    source_clip 176x144 30 yuv420p
-    encode --codec=vp8 --good --cpu-used=4 --auto-alt-ref=1 --lag-in-frames=16 ;;
+    # VP8 places alt-ref frames only with two-pass encoding.
+    source_clip 176x144 60 yuv420p
+    encode --codec=vp8 --good --passes=2 --cpu-used=4 --auto-alt-ref=1 --lag-in-frames=16 ;;
 vp8-error-resilient)
     source_clip 176x144 20 yuv420p
     encode --codec=vp8 --good --cpu-used=4 --error-resilient=1 ;;
