@@ -193,7 +193,7 @@ fn split_event_header(line: &str) -> Option<(&str, &str)> {
     while let Some(pos) = after_cpu[offset..].find(": ") {
         let colon = offset + pos;
         let word_start = after_cpu[..colon]
-            .rfind(char::is_whitespace)
+            .rfind(|c: char| c.is_ascii_whitespace())
             .map_or(0, |p| p + 1);
         if is_timestamp(&after_cpu[word_start..colon]) {
             let tail = &after_cpu[colon + 2..];
@@ -670,6 +670,9 @@ mod tests {
             Some(("ev_1", "[3]: a 1"))
         );
         assert_eq!(split_event_header("lf.level 8"), None);
+        // Found by the fuzzer: a multi-byte whitespace before ": " (byte offsets, not chars).
+        assert_eq!(split_event_header("a-1 [0] x\u{a0}: y: z"), None);
+        assert_eq!(split_event_header("a-1 [0] x\u{a0}1.5: y: z"), None);
         assert_eq!(split_event_header("00 01 02 03"), None);
     }
 
