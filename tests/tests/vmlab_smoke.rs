@@ -93,6 +93,25 @@ fn lab_timeout_is_an_error_not_a_status() {
     }
 }
 
+#[test]
+fn lab_guest_panic_is_an_error_not_a_status() {
+    let lab = lab();
+    // A later init= wins: the kernel finds no init and panics before any command runs.
+    let err = lab
+        .run(&LabCommand::new("true").kernel_arg("init=/nonexistent"))
+        .expect_err("a guest that panics cannot report a status");
+    match err {
+        LabError::DidNotFinish {
+            reason,
+            console_tail,
+        } => {
+            assert!(reason.contains("without reporting"), "{reason}");
+            assert!(console_tail.contains("Kernel panic"), "{console_tail}");
+        }
+        other => panic!("expected DidNotFinish, got {other}"),
+    }
+}
+
 /// One boot: device inventory, `v4l2slvp9dec` on visl with the trace, vicodec round trip.
 #[test]
 fn visl_and_vicodec_smoke() {

@@ -31,9 +31,9 @@ KERNEL=${VMLAB_KERNEL:-$CACHE/current/bzImage}
 MEM=${VMLAB_MEM:-2048}
 CPUS=${VMLAB_CPUS:-2}
 TIMEOUT=${VMLAB_TIMEOUT:-600}
-ACCEL=(-accel tcg,thread=multi -cpu max)
+ACCEL=(-accel 'tcg,thread=multi' -cpu max)
 APPEND=${VMLAB_APPEND:-}
-RW=() SETENV=() QEMU_EXTRA=() OUT= VERBOSE=${VMLAB_VERBOSE:-}
+RW=() SETENV=() QEMU_EXTRA=() OUT='' VERBOSE=${VMLAB_VERBOSE:-}
 read -ra QEMU_EXTRA <<<"${VMLAB_QEMU_ARGS:-}"
 die() { echo "vmlab: error: $*" >&2; exit 2; }
 no_comma() { case "$1" in *,*) die "QEMU cannot share a path containing a comma: $1";; esac; }
@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || die "no command given; usage: $0 [options] -- COMMAND [ARGS...]"
-[[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "-t wants a positive number of seconds"
+if ! [[ $TIMEOUT =~ ^[0-9]+$ ]] || [ "$TIMEOUT" -eq 0 ]; then die "-t wants a positive number of seconds"; fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found: run ./x setup"
 [ -s "$KERNEL" ] || die "no lab kernel at $KERNEL: run ./x setup (or tests/vmlab/build-kernel.sh)"
 KERNEL=$(readlink -f "$KERNEL")

@@ -12,11 +12,11 @@ echo 0 >$T/tracing_on
 # Per-CPU ring buffer; VP9's probability tables take ~8 KB of text per frame.
 echo 8192 >$T/buffer_size_kb
 : >$T/trace
-for e in $T/events/visl_*; do echo 1 >"$e/enable"; done
+for e in "$T"/events/visl_*; do echo 1 >"$e/enable"; done
 echo 1 >$T/tracing_on
 "$@"
 rc=$?
 echo 0 >$T/tracing_on
 cat $T/trace >"$out"
-for e in $T/events/visl_*; do echo 0 >"$e/enable"; done
+for e in "$T"/events/visl_*; do echo 0 >"$e/enable"; done
 exit $rc
