@@ -676,6 +676,22 @@ mod tests {
         assert_eq!(split_event_header("00 01 02 03"), None);
     }
 
+    #[test]
+    fn capture_argv_wraps_the_command() {
+        let argv = capture_argv(Path::new("/r/x.trace"), ["gst-launch-1.0", "fakesrc"]);
+        let script = crate::vmlab::lab_dir().join("visl-trace.sh");
+        assert!(script.is_file(), "{} missing", script.display());
+        assert_eq!(
+            argv,
+            [
+                script.into_os_string(),
+                "/r/x.trace".into(),
+                "gst-launch-1.0".into(),
+                "fakesrc".into()
+            ]
+        );
+    }
+
     fn field_name() -> impl Strategy<Value = String> {
         "[a-z_][a-z0-9_]{0,8}(\\.[a-z_][a-z0-9_]{0,8})?"
     }
