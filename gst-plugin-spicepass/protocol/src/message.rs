@@ -206,9 +206,9 @@ pub struct Event {
     pub running_time_offset: i64,
     /// The event is sticky on its pad (replayed on reconnection).
     pub sticky: bool,
-    /// `gst_structure_to_string()` of the event's structure; for CAPS events
-    /// the glue may send the caps string instead (PROTOCOL.md says which).
-    /// `None` for events without a structure.
+    /// `gst_structure_to_string()` of the event's structure (for a CAPS
+    /// event that is `GstEventCaps` whose `caps` field holds the caps
+    /// string). `None` for events without a structure (EOS, flush-start...).
     pub structure: Option<String>,
 }
 
