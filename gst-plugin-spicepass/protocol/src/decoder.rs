@@ -39,8 +39,11 @@ enum State {
 pub struct Decoder {
     role: Role,
     limits: Limits,
+    /// Received bytes are `input[start..end]`; `input` beyond `end` is
+    /// initialized spare room for `read_from` (never zeroed twice).
     input: Vec<u8>,
     start: usize,
+    end: usize,
     state: State,
     peer_newer_minor: bool,
     next_seq: u64,
@@ -58,6 +61,7 @@ impl Decoder {
             limits,
             input: Vec::new(),
             start: 0,
+            end: 0,
             state: State::Hello,
             peer_newer_minor: false,
             next_seq: 0,
@@ -69,25 +73,31 @@ impl Decoder {
 
     /// Appends bytes received from the transport.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.input.extend_from_slice(bytes);
+        self.spare(bytes.len()).copy_from_slice(bytes);
+        self.end += bytes.len();
     }
 
     /// Reads once from `reader` into the decoder's buffer (at most `max`
     /// bytes); returns what `read` returned (`Ok(0)`: the peer closed).
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R, max: usize) -> io::Result<usize> {
+        let read = reader.read(self.spare(max))?;
+        // A misbehaving reader claiming more than it was given is clamped.
+        self.end += read.min(max);
+        Ok(read)
+    }
+
+    /// Room for `len` more bytes after `end`, compacting first.
+    fn spare(&mut self, len: usize) -> &mut [u8] {
         self.compact();
-        let old_len = self.input.len();
-        self.input.resize(old_len + max, 0);
-        let result = reader.read(&mut self.input[old_len..]);
-        let read = *result.as_ref().unwrap_or(&0);
-        self.input.truncate(old_len + read.min(max));
-        result
+        if self.input.len() < self.end + len {
+            self.input.resize(self.end + len, 0);
+        }
+        &mut self.input[self.end..self.end + len]
     }
 
     /// Bytes received but not decoded or taken yet.
     pub fn buffered_len(&self) -> usize {
-        self.input.len() - self.start
+        self.end - self.start
     }
 
     /// Payload bytes of the current buffer still to be consumed (0 when the
@@ -193,7 +203,7 @@ impl Decoder {
     }
 
     fn poll_hello(&mut self) -> Result<Option<Decoded>, ProtocolError> {
-        let Some((hello, used)) = Hello::parse(&self.input[self.start..])? else {
+        let Some((hello, used)) = Hello::parse(&self.input[self.start..self.end])? else {
             return Ok(None);
         };
         if hello.role != self.role.peer() {
@@ -210,7 +220,7 @@ impl Decoder {
 
     fn poll_frame(&mut self) -> Result<Option<Decoded>, ProtocolError> {
         loop {
-            let available = &self.input[self.start..];
+            let available = &self.input[self.start..self.end];
             let Some((&kind_byte, rest)) = available.split_first() else {
                 return Ok(None);
             };
@@ -306,11 +316,12 @@ impl Decoder {
     /// Drops consumed bytes once they are a large share of the buffer, so
     /// memory stays bounded without moving bytes on every frame.
     fn compact(&mut self) {
-        if self.start == self.input.len() {
-            self.input.clear();
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > 4096 && self.start * 2 > self.input.len() {
-            self.input.drain(..self.start);
+            self.end = 0;
+        } else if self.start > 4096 && self.start * 2 > self.end {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
     }

@@ -297,7 +297,11 @@ fn truncated_input_waits_and_eof_reports_where() {
     for end in 1..=frames.len() {
         boundaries.push(encode_session(&hello, &frames[..end]).len());
     }
-    for cut in (0..wire.len()).step_by(7).chain(boundaries.iter().copied()) {
+    let around_boundaries = boundaries
+        .iter()
+        .flat_map(|&end| [end - 1, end, end + 1])
+        .filter(|&cut| cut <= wire.len());
+    for cut in (0..wire.len()).step_by(97).chain(around_boundaries) {
         let mut decoder = BufferingDecoder::new(Role::Src, Limits::default());
         decoder.push(&wire[..cut]);
         let mut items = 0;
