@@ -77,6 +77,17 @@ impl<'a> BoolDecoder<'a> {
         self.consumed_bits > self.bit_len()
     }
 
+    /// Whether every bit after the decoding window is zero: VP9's `exit_bool` requires
+    /// this padding, so it checks that a header parse read exactly its symbols.
+    pub fn padding_is_zero(&self) -> bool {
+        let first = self.consumed_bits + 8;
+        let (byte, bit) = (first / 8, first % 8);
+        match self.data.get(byte) {
+            None => true,
+            Some(&b) => (b & (0xff >> bit)) == 0 && self.data[byte + 1..].iter().all(|&b| b == 0),
+        }
+    }
+
     pub fn state(&self) -> BoolCoderState {
         BoolCoderState {
             range: self.range as u8,

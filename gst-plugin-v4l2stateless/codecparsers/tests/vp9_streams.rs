@@ -173,6 +173,10 @@ fn check_compressed_headers(frames: &[Vp9Frame]) -> usize {
             continue;
         };
         total_updates += compressed.update_count;
+        assert!(
+            compressed.padding_ok,
+            "frame {n}: compressed header padding is not zero"
+        );
         let nonzero = compressed
             .deltas
             .bytes()

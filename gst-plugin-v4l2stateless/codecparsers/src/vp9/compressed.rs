@@ -54,11 +54,15 @@ pub struct CompressedHeader {
     pub deltas: ProbTables,
     /// Number of `diff_update_prob`/`update_mv_prob` updates present.
     pub update_count: usize,
+    /// Whether the bits after the last symbol are zero, as `exit_bool` requires of a
+    /// conforming stream (false hints at a parse that read too few or too many
+    /// symbols, or a corrupt header; decoders may still go on).
+    pub padding_ok: bool,
 }
 
 /// `inv_map_table` (spec 6.3.5): the 20 "coarse" values 7 + 13k first, then every
 /// other value 1..=253 in order, then 253 again (the table has 255 entries).
-const INV_MAP_TABLE: [u8; 255] = {
+pub const INV_MAP_TABLE: [u8; 255] = {
     let mut table = [0u8; 255];
     let mut i = 0;
     while i < 20 {
@@ -278,6 +282,7 @@ impl CompressedHeader {
             reference_mode,
             deltas: d,
             update_count: r.updates,
+            padding_ok: r.bd.padding_is_zero(),
         })
     }
 }
