@@ -614,6 +614,32 @@ impl Hub {
         }
     }
 
+    /// Waits until every reader has credit left, at most `timeout` (after which the caller
+    /// publishes anyway: the full reader misses the frame and the slow-reader timeout deals
+    /// with it). This is the opt-in back-pressure mode for non-live pipelines.
+    pub fn wait_for_credit(&self, timeout: Duration) -> Result<(), AcquireError> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        loop {
+            if inner.flushing {
+                return Err(AcquireError::Flushing);
+            }
+            let all_have_credit = inner.readers.iter().all(|(id, conn)| {
+                let slots = inner.table.reader_stats(*id).map_or(0, |s| s.in_flight);
+                slots + conn.foreign_in_flight < conn.credit
+            });
+            let now = Instant::now();
+            if all_have_credit || now >= deadline {
+                return Ok(());
+            }
+            inner = self
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     // ---- readers (the connection thread side) ----
 
     /// Registers a reader that completed the handshake: announces every live segment, replays

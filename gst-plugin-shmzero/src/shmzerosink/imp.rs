@@ -11,7 +11,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use super::writer::{Writer, WriterConfig};
+use super::writer::{RenderError, Writer, WriterConfig};
 use crate::pool::ShmZeroPool;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -28,6 +28,7 @@ const DEFAULT_MAX_IN_FLIGHT: u32 = 4;
 const DEFAULT_SLOW_READER_TIMEOUT_MS: u32 = 2000;
 const DEFAULT_WAIT_FOR_CONNECTION: bool = false;
 const DEFAULT_CONNECTION_TIMEOUT_MS: u32 = 0;
+const DEFAULT_BLOCK_ON_SLOW_READERS: bool = false;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -38,6 +39,7 @@ struct Settings {
     slow_reader_timeout_ms: u32,
     wait_for_connection: bool,
     connection_timeout_ms: u32,
+    block_on_slow_readers: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             slow_reader_timeout_ms: DEFAULT_SLOW_READER_TIMEOUT_MS,
             wait_for_connection: DEFAULT_WAIT_FOR_CONNECTION,
             connection_timeout_ms: DEFAULT_CONNECTION_TIMEOUT_MS,
+            block_on_slow_readers: DEFAULT_BLOCK_ON_SLOW_READERS,
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct ShmZeroSink {
     settings: Mutex<Settings>,
     /// `Some` between start() and stop().
     writer: Mutex<Option<Writer>>,
+    /// The counters of the last run, so `stats` stays readable after stopping.
+    last_stats: Mutex<Option<gst::Structure>>,
 }
 
 #[glib::object_subclass]
@@ -145,6 +150,16 @@ impl ObjectImpl for ShmZeroSink {
                     .default_value(DEFAULT_CONNECTION_TIMEOUT_MS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("block-on-slow-readers")
+                    .nick("Block on slow readers")
+                    .blurb(
+                        "Back-pressure for non-live pipelines: before sending a buffer, wait \
+                         (at most slow-reader-timeout, or 5 s when that is 0) until every reader \
+                         has credit left, instead of making full readers miss the frame",
+                    )
+                    .default_value(DEFAULT_BLOCK_ON_SLOW_READERS)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
@@ -174,6 +189,9 @@ impl ObjectImpl for ShmZeroSink {
             "connection-timeout" => {
                 settings.connection_timeout_ms = value.get().expect("type checked")
             }
+            "block-on-slow-readers" => {
+                settings.block_on_slow_readers = value.get().expect("type checked")
+            }
             other => unreachable!("unknown property {other}"),
         }
     }
@@ -182,7 +200,13 @@ impl ObjectImpl for ShmZeroSink {
         match pspec.name() {
             "stats" => match self.writer() {
                 Some(writer) => writer.stats_structure().to_value(),
-                None => Writer::idle_stats_structure().to_value(),
+                None => self
+                    .last_stats
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .unwrap_or_else(Writer::idle_stats_structure)
+                    .to_value(),
             },
             name => {
                 let settings = self.settings.lock().unwrap();
@@ -194,6 +218,7 @@ impl ObjectImpl for ShmZeroSink {
                     "slow-reader-timeout" => settings.slow_reader_timeout_ms.to_value(),
                     "wait-for-connection" => settings.wait_for_connection.to_value(),
                     "connection-timeout" => settings.connection_timeout_ms.to_value(),
+                    "block-on-slow-readers" => settings.block_on_slow_readers.to_value(),
                     other => unreachable!("unknown property {other}"),
                 }
             }
@@ -255,6 +280,7 @@ impl BaseSinkImpl for ShmZeroSink {
             wait_for_connection: settings.wait_for_connection,
             connection_timeout: (settings.connection_timeout_ms > 0)
                 .then(|| Duration::from_millis(settings.connection_timeout_ms.into())),
+            block_on_slow_readers: settings.block_on_slow_readers,
         };
         let writer = Writer::start(&path, config, &*self.obj()).map_err(|err| {
             gst::error_msg!(
@@ -270,6 +296,7 @@ impl BaseSinkImpl for ShmZeroSink {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         if let Some(writer) = self.writer.lock().unwrap().take() {
             writer.shutdown();
+            *self.last_stats.lock().unwrap() = Some(writer.stats_structure());
         }
         Ok(())
     }
@@ -294,6 +321,14 @@ impl BaseSinkImpl for ShmZeroSink {
         {
             gst::debug!(CAT, imp = self, "forwarding {:?} to readers", event.type_());
             writer.send_event(&event);
+            if event.type_() == gst::EventType::Eos {
+                // Lets gst-launch-1.0 -m users (and tests) see the counters of a finished stream.
+                let _ = self.obj().post_message(
+                    gst::message::Element::builder(writer.stats_structure())
+                        .src(&*self.obj())
+                        .build(),
+                );
+            }
         }
         self.parent_event(event)
     }
@@ -302,7 +337,18 @@ impl BaseSinkImpl for ShmZeroSink {
         let Some(writer) = self.writer() else {
             return Err(gst::FlowError::Flushing);
         };
-        writer.render(buffer)
+        match writer.render(buffer) {
+            Ok(()) => Ok(gst::FlowSuccess::Ok),
+            Err(RenderError::Flushing) => Err(gst::FlowError::Flushing),
+            Err(err @ RenderError::NoReader(_)) => {
+                gst::element_imp_error!(self, gst::ResourceError::NotFound, ("{err}"));
+                Err(gst::FlowError::Error)
+            }
+            Err(err @ RenderError::Copy(_)) => {
+                gst::element_imp_error!(self, gst::ResourceError::NoSpaceLeft, ("{err}"));
+                Err(gst::FlowError::Error)
+            }
+        }
     }
 
     fn propose_allocation(

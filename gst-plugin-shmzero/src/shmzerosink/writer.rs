@@ -37,6 +37,7 @@ pub struct WriterConfig {
     pub max_buffers: u32,
     pub wait_for_connection: bool,
     pub connection_timeout: Option<Duration>,
+    pub block_on_slow_readers: bool,
 }
 
 struct Running {
@@ -134,16 +135,29 @@ impl Writer {
         self.hub.send_event(&crate::events::to_wire(event), resets);
     }
 
-    pub fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+    pub fn render(&self, buffer: &gst::Buffer) -> Result<(), RenderError> {
         if self.hub.reader_count() == 0 {
             if !self.config.wait_for_connection {
                 self.hub.stats.dropped_without_readers.inc();
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(());
             }
             match self.hub.wait_for_reader(self.config.connection_timeout) {
                 Ok(true) => {}
-                Ok(false) => return Err(gst::FlowError::Error),
-                Err(_) => return Err(gst::FlowError::Flushing),
+                Ok(false) => {
+                    return Err(RenderError::NoReader(
+                        self.config.connection_timeout.unwrap_or_default(),
+                    ));
+                }
+                Err(_) => return Err(RenderError::Flushing),
+            }
+        }
+        if self.config.block_on_slow_readers {
+            let timeout = self
+                .config
+                .slow_reader_timeout
+                .unwrap_or(Duration::from_secs(5));
+            if self.hub.wait_for_credit(timeout).is_err() {
+                return Err(RenderError::Flushing);
             }
         }
         let info = self.video_info.lock().unwrap().clone();
@@ -163,28 +177,33 @@ impl Writer {
                     &template,
                 ) {
                     self.hub.stats.fd_buffers.inc();
-                    return Ok(gst::FlowSuccess::Ok);
+                    return Ok(());
                 }
             } else if self.hub.publish_in_place(memory, &template) {
                 self.hub.stats.zero_copy_buffers.inc();
-                return Ok(gst::FlowSuccess::Ok);
+                return Ok(());
             }
         }
         match self.hub.publish_copy(buffer, &template) {
             Ok(()) => {
                 self.hub.stats.copied_buffers.inc();
-                Ok(gst::FlowSuccess::Ok)
+                Ok(())
             }
-            Err(AcquireError::Flushing) => Err(gst::FlowError::Flushing),
-            Err(err) => {
-                gst::error!(
-                    CAT,
-                    "cannot copy a foreign buffer into shared memory: {err}"
-                );
-                Err(gst::FlowError::Error)
-            }
+            Err(AcquireError::Flushing) => Err(RenderError::Flushing),
+            Err(err) => Err(RenderError::Copy(err.to_string())),
         }
     }
+}
+
+/// Why a buffer was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("flushing")]
+    Flushing,
+    #[error("no reader connected within {0:?}")]
+    NoReader(Duration),
+    #[error("cannot copy a foreign buffer into shared memory: {0}")]
+    Copy(String),
 }
 
 /// Everything of a descriptor that comes from the buffer itself (ids and placement are
