@@ -148,10 +148,17 @@ impl Channel {
         }
         let mut buf = self.send_buf.lock().unwrap_or_else(|e| e.into_inner());
         message.encode_into(&mut buf)?;
-        let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+        let fd_array;
+        let fds: &[BorrowedFd<'_>] = match fd {
+            Some(fd) => {
+                fd_array = [fd];
+                &fd_array
+            }
+            None => &[],
+        };
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
             return Err(io::Error::other("control buffer too small for one fd").into());
         }
         let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
