@@ -12,7 +12,13 @@ use proptest::prelude::*;
 fn vp9_frames(name: &str) -> Vec<Vec<u8>> {
     ivf_frames(&stream(name))
         .iter()
-        .flat_map(|chunk| split_superframe(chunk).unwrap().into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .flat_map(|chunk| {
+            split_superframe(chunk)
+                .unwrap()
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -25,14 +31,18 @@ fn vp9_header_errors_name_the_problem() {
     bad[0] &= 0x3f; // frame_marker 0
     assert_eq!(
         Vp9Parser::new().parse_frame(&bad),
-        Err(Vp9Error::Uncompressed(UncompressedHeaderError::BadFrameMarker(0)))
+        Err(Vp9Error::Uncompressed(
+            UncompressedHeaderError::BadFrameMarker(0)
+        ))
     );
 
     let mut bad = key.clone();
     bad[1] ^= 0xff; // inside frame_sync_code
     assert!(matches!(
         Vp9Parser::new().parse_frame(&bad),
-        Err(Vp9Error::Uncompressed(UncompressedHeaderError::BadSyncCode(_)))
+        Err(Vp9Error::Uncompressed(
+            UncompressedHeaderError::BadSyncCode(_)
+        ))
     ));
 
     // Truncated in the middle of the frame size.
@@ -55,7 +65,9 @@ fn vp9_header_errors_name_the_problem() {
     // An inter frame with no key frame before it.
     assert_eq!(
         Vp9Parser::new().parse_frame(&frames[1]),
-        Err(Vp9Error::Uncompressed(UncompressedHeaderError::NoKeyFrameYet))
+        Err(Vp9Error::Uncompressed(
+            UncompressedHeaderError::NoKeyFrameYet
+        ))
     );
 }
 
@@ -85,7 +97,10 @@ fn vp8_header_errors_name_the_problem() {
 
     let mut bad = key.clone();
     bad[3] = 0;
-    assert_eq!(Vp8Parser::new().parse_frame(&bad), Err(Vp8Error::BadStartCode([0, 0x01, 0x2a])));
+    assert_eq!(
+        Vp8Parser::new().parse_frame(&bad),
+        Err(Vp8Error::BadStartCode([0, 0x01, 0x2a]))
+    );
 
     assert!(matches!(
         Vp8Parser::new().parse_frame(&key[..2]),
@@ -104,14 +119,20 @@ fn vp8_header_errors_name_the_problem() {
     // Cut inside the partition size table (8 partitions → 21 bytes of sizes).
     assert!(matches!(
         Vp8Parser::new().parse_frame(&key[..10 + first_part + 5]),
-        Err(Vp8Error::TruncatedPartitionTable { need: 21, available: 5 })
+        Err(Vp8Error::TruncatedPartitionTable {
+            need: 21,
+            available: 5
+        })
     ));
     // Cut inside the DCT partitions.
     assert!(matches!(
         Vp8Parser::new().parse_frame(&key[..10 + first_part + 21 + 1]),
         Err(Vp8Error::PartitionTooLarge { .. })
     ));
-    assert_eq!(Vp8Parser::new().parse_frame(&frames[1]), Err(Vp8Error::NoKeyFrameYet));
+    assert_eq!(
+        Vp8Parser::new().parse_frame(&frames[1]),
+        Err(Vp8Error::NoKeyFrameYet)
+    );
 
     // A first partition too short for its header: bool decoder exhaustion names the field.
     let mut tiny = key[..10].to_vec();
