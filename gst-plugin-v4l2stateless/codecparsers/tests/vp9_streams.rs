@@ -9,8 +9,8 @@ use common::{
     TraceElement, cros_codecs_file, ffmpeg_trace, ivf_frames, split_indices, stream_path,
 };
 use mediapass_codecparsers::vp9::{
-    FrameContexts, FrameType, InterpolationFilter, ResetFrameContext, Vp9Frame, Vp9Parser,
-    split_superframe,
+    FrameContexts, FrameType, InterpolationFilter, ReferenceMode, ResetFrameContext, TxMode,
+    Vp9Frame, Vp9Parser, split_superframe,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -489,4 +489,97 @@ fn synthetic_intra_only_frames_match_ffmpeg() {
     assert_eq!(slots[2].unwrap().width, 120);
     assert_eq!(slots[5].unwrap().height, 90);
     assert_eq!(slots[0].unwrap().width, 176);
+}
+
+/// The generated streams exercise most kinds of compressed-header updates (libvpx
+/// only sends an update when it saves bits, so this guards against streams or a parser
+/// that never reach them).
+#[test]
+fn streams_cover_compressed_header_update_kinds() {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut modes = std::collections::BTreeSet::new();
+    for name in [
+        "vp9-altref",
+        "vp9-error-resilient",
+        "vp9-tiles",
+        "vp9-resize",
+        "vp9-segmentation",
+    ] {
+        for frame in parse_file(&stream_path(name)) {
+            let Some(c) = frame.compressed else { continue };
+            modes.insert((c.tx_mode as u8, c.reference_mode as u8));
+            let d = &c.deltas;
+            let count = |bytes: &[u8]| bytes.iter().filter(|&&b| b != 0).count();
+            let flat = |v: &[[u8; 3]]| v.iter().flatten().copied().collect::<Vec<u8>>();
+            let kinds: [(&str, usize); 10] = [
+                (
+                    "tx",
+                    count(&[d.tx8.concat(), d.tx16.concat(), d.tx32.concat()].concat()),
+                ),
+                (
+                    "coef",
+                    count(
+                        &d.coef
+                            .iter()
+                            .flatten()
+                            .flatten()
+                            .flatten()
+                            .flatten()
+                            .flatten()
+                            .copied()
+                            .collect::<Vec<_>>(),
+                    ),
+                ),
+                ("skip", count(&d.skip)),
+                ("inter_mode", count(&flat(&d.inter_mode))),
+                ("interp_filter", count(&d.interp_filter.concat())),
+                ("is_inter", count(&d.is_inter)),
+                ("single_ref", count(&d.single_ref.concat())),
+                ("y_mode", count(&d.y_mode.concat())),
+                ("partition", count(&flat(&d.partition))),
+                (
+                    "mv",
+                    count(
+                        &[
+                            d.mv.joint.to_vec(),
+                            d.mv.classes.concat(),
+                            d.mv.bits.concat(),
+                            d.mv.fr.concat(),
+                            d.mv.class0_fr.concat().concat(),
+                            d.mv.sign.to_vec(),
+                            d.mv.class0_bit.to_vec(),
+                            d.mv.class0_hp.to_vec(),
+                            d.mv.hp.to_vec(),
+                        ]
+                        .concat(),
+                    ),
+                ),
+            ];
+            for (kind, n) in kinds {
+                *seen.entry(kind).or_insert(0) += n;
+            }
+        }
+    }
+    eprintln!("updates per kind: {seen:?}; (tx_mode, reference_mode) seen: {modes:?}");
+    for kind in [
+        "coef",
+        "skip",
+        "tx",
+        "inter_mode",
+        "interp_filter",
+        "is_inter",
+        "single_ref",
+        "y_mode",
+        "partition",
+        "mv",
+    ] {
+        assert!(seen[kind] > 0, "no {kind} updates in any stream: {seen:?}");
+    }
+    // Hidden alt-ref frames give compound prediction (reference_select).
+    assert!(
+        modes
+            .iter()
+            .any(|&(_, reference)| reference == ReferenceMode::Select as u8)
+    );
+    assert!(modes.iter().any(|&(tx, _)| tx == TxMode::Select as u8));
 }
