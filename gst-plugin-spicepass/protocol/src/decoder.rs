@@ -71,7 +71,10 @@ impl Decoder {
         }
     }
 
-    /// Appends bytes received from the transport.
+    /// Appends bytes received from the transport. The decoder holds them
+    /// until they are decoded or taken as payload, so push one read at a
+    /// time and poll (or take the payload) in between: memory then stays
+    /// bounded by one read plus `max_body`.
     pub fn push(&mut self, bytes: &[u8]) {
         self.spare(bytes.len()).copy_from_slice(bytes);
         self.end += bytes.len();
