@@ -124,7 +124,9 @@ fn visl_and_vicodec_smoke() {
             &LabCommand::new(lab_dir().join("smoke-guest.sh"))
                 .arg(&results)
                 .arg(&stream)
-                .rw_dir(&results),
+                .rw_dir(&results)
+                // Generous: ~30 s on a quiet machine, ~2.5 min at load average 17.
+                .timeout(Duration::from_secs(900)),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.success(), "{}", out.describe());
