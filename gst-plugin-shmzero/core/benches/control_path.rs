@@ -73,6 +73,14 @@ fn run(scenario: &Scenario, frames: u64) -> Result {
             }
             service_releases(&mut table, &writer_ends, true);
         };
+        // Live sources would drop frames for a full reader; the bench waits
+        // instead, so every reader sees every frame.
+        while table
+            .readers()
+            .any(|r| table.reader_stats(r).unwrap().in_flight >= CREDIT)
+        {
+            service_releases(&mut table, &writer_ends, true);
+        }
         let (buffer, sent) = table.publish(slot, Instant::now()).unwrap();
         let descriptor = BufferDescriptor {
             buffer,
@@ -134,7 +142,12 @@ fn service_releases(table: &mut SlotTable, readers: &[(ReaderId, Arc<Channel>)],
     loop {
         let mut got = false;
         for (id, channel) in readers {
-            while let Some(received) = channel.try_recv().unwrap() {
+            // A reader that saw its last frame hangs up after its last release.
+            while let Some(received) = channel
+                .try_recv()
+                .or_else(|e| if e.is_disconnect() { Ok(None) } else { Err(e) })
+                .unwrap()
+            {
                 let Message::Release(buffer) = received.message else {
                     panic!("unexpected message")
                 };
