@@ -25,6 +25,7 @@
 pub mod channel;
 pub mod handshake;
 mod mapping;
+mod peercred;
 pub mod protocol;
 pub mod rendezvous;
 pub mod segment;
