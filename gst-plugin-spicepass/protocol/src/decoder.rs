@@ -144,7 +144,10 @@ impl Decoder {
                 remaining,
             });
         }
-        if count > 0 && self.buffered_len() > 0 {
+        if count == 0 {
+            return Ok(());
+        }
+        if self.buffered_len() > 0 {
             return Err(ProtocolError::PayloadNotTaken {
                 buffered: self.buffered_len() as u64,
             });
