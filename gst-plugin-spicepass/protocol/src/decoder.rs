@@ -81,7 +81,8 @@ impl Decoder {
     }
 
     /// Reads once from `reader` into the decoder's buffer (at most `max`
-    /// bytes); returns what `read` returned (`Ok(0)`: the peer closed).
+    /// bytes, `max` > 0); returns what `read` returned (`Ok(0)`: the peer
+    /// closed).
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R, max: usize) -> io::Result<usize> {
         let read = reader.read(self.spare(max))?;
         // A misbehaving reader claiming more than it was given is clamped.
