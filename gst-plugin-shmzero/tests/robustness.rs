@@ -109,6 +109,20 @@ fn killed_readers_are_reclaimed_at_once_twenty_times_over() {
     // would get nothing.
     let last = reader("last-reader", &socket, &[]);
     last.wait_frames(30);
+    // It joined a running stream: the sticky events were replayed before its first frame.
+    let lines = last.lines();
+    let first_frame = lines.iter().position(|l| l.starts_with("frame ")).unwrap();
+    for event in [
+        "event stream-start",
+        "event caps video/x-raw",
+        "event segment",
+    ] {
+        assert!(
+            lines[..first_frame].iter().any(|l| l.starts_with(event)),
+            "late reader missed {event}\n{}",
+            last.dump()
+        );
+    }
     assert_eq!(dev_shm(), shm_before, "something appeared in /dev/shm");
     drop(writer);
 }

@@ -31,6 +31,8 @@ const DEFAULT_MAX_IN_FLIGHT: u32 = 4;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause between connection attempts while waiting for a writer.
 const RETRY_INTERVAL: Duration = Duration::from_millis(50);
+/// Connect and hello of one attempt (the writer answers from its connection thread).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -221,7 +223,7 @@ impl ShmZeroSrc {
             &path,
             settings.max_in_flight,
             self.stats.clone(),
-            RETRY_INTERVAL * 4,
+            HANDSHAKE_TIMEOUT,
         ) {
             Ok(connection) => {
                 gst::info!(CAT, imp = self, "connected to {}", path.display());
