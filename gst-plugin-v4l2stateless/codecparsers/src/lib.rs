@@ -5,4 +5,6 @@
 //! headers or a typed error naming the field that was bad. They are unit-tested,
 //! property-tested and fuzzed on their own (see `fuzz/`).
 
+pub mod annexb;
 pub mod bitreader;
+pub mod h264;
