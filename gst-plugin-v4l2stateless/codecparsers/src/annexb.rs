@@ -35,19 +35,31 @@ pub struct StartCodeUnit<'a> {
 }
 
 /// Iterates over the units of an Annex-B (or MPEG-2) byte stream. Bytes before the first
-/// start code are ignored; trailing zero bytes (`trailing_zero_8bits`, the next unit's
-/// `zero_byte`) are stripped from each unit.
+/// start code are ignored.
 #[derive(Debug, Clone)]
 pub struct StartCodeUnits<'a> {
     data: &'a [u8],
     next_prefix: Option<usize>,
+    strip_trailing_zeros: bool,
 }
 
 impl<'a> StartCodeUnits<'a> {
+    /// H.264 NAL units: trailing zero bytes (`trailing_zero_8bits`, the next unit's
+    /// `zero_byte`) are stripped; a NAL unit never ends in `0x00`.
     pub fn new(data: &'a [u8]) -> Self {
         Self {
             data,
             next_prefix: find_start_code(data, 0),
+            strip_trailing_zeros: true,
+        }
+    }
+
+    /// MPEG-2 units: kept whole, since a header may legitimately end in zero bytes
+    /// (zero stuffing before the next start code is harmless to the header parsers).
+    pub fn keeping_trailing_zeros(data: &'a [u8]) -> Self {
+        Self {
+            strip_trailing_zeros: false,
+            ..Self::new(data)
         }
     }
 }
@@ -60,7 +72,7 @@ impl<'a> Iterator for StartCodeUnits<'a> {
         let offset = prefix_offset + 3;
         self.next_prefix = find_start_code(self.data, offset);
         let mut end = self.next_prefix.unwrap_or(self.data.len());
-        while end > offset && self.data[end - 1] == 0 {
+        while self.strip_trailing_zeros && end > offset && self.data[end - 1] == 0 {
             end -= 1;
         }
         Some(StartCodeUnit {

@@ -8,3 +8,8 @@
 pub mod annexb;
 pub mod bitreader;
 pub mod h264;
+pub mod mpeg2;
+mod zigzag;
+
+#[cfg(test)]
+mod test_bits;

@@ -114,3 +114,139 @@ pub(crate) fn more_rbsp_data(rbsp: &[u8], bit_pos: usize) -> bool {
     let stop_bit = last * 8 + 7 - rbsp[last].trailing_zeros() as usize;
     bit_pos < stop_bit
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_bits::BitWriter;
+
+    fn escape(nal: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut zeros = 0;
+        for &b in nal {
+            if zeros >= 2 && b <= 3 {
+                out.push(3);
+                zeros = 0;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            out.push(b);
+        }
+        out
+    }
+
+    fn nal(header: u8, w: &mut BitWriter) -> Vec<u8> {
+        w.flag(true); // rbsp_stop_one_bit
+        let mut bytes = vec![header];
+        bytes.extend(w.bytes());
+        escape(&bytes)
+    }
+
+    fn baseline_sets() -> ParameterSets {
+        let mut sets = ParameterSets::default();
+        let mut sps = BitWriter::default();
+        sps.put(8, 66)
+            .put(8, 0)
+            .put(8, 30)
+            .ue(0)
+            .ue(12)
+            .ue(2)
+            .ue(1)
+            .flag(false);
+        sps.ue(10)
+            .ue(8)
+            .flag(true)
+            .flag(true)
+            .flag(false)
+            .flag(false);
+        let parsed = sets.parse_nal(&nal(0x67, &mut sps)).unwrap();
+        assert!(matches!(parsed, ParsedNal::Sps(ref s) if s.max_frame_num() == 1 << 16));
+        let mut pps = BitWriter::default();
+        pps.ue(0)
+            .ue(0)
+            .flag(false)
+            .flag(false)
+            .ue(0)
+            .ue(0)
+            .ue(0)
+            .flag(false)
+            .put(2, 0);
+        pps.se(0).se(0).se(0).flag(true).flag(false).flag(false);
+        sets.parse_nal(&nal(0x68, &mut pps)).unwrap();
+        sets
+    }
+
+    #[test]
+    fn slice_header_sizes_count_emulation_prevention_bytes() {
+        let mut sets = baseline_sets();
+        let mut w = BitWriter::default();
+        // first_mb 0, slice_type 7 (I), pps 0, frame_num 0 (16 zero bits), then
+        // idr_pic_id 65535 (16 more zeros): forces `00 00 03` into the header.
+        w.ue(0).ue(7).ue(0).put(16, 0).ue(65535);
+        w.flag(false).flag(false); // no_output_of_prior_pics, long_term_reference
+        w.se(0).ue(1); // slice_qp_delta, disable_deblocking_filter_idc
+        w.put(8, 0xa5); // slice data
+        let escaped = nal(0x65, &mut w);
+        let epbs = escaped.len() - (w.bytes().len() + 1);
+        assert!(
+            epbs >= 1,
+            "test stream must contain an emulation prevention byte"
+        );
+        let ParsedNal::Slice(s) = sets.parse_nal(&escaped).unwrap() else {
+            panic!("not a slice");
+        };
+        assert_eq!(s.idr_pic_id, 65535);
+        assert_eq!(s.header_bit_size_rbsp, 1 + 7 + 1 + 16 + 33 + 2 + 1 + 3);
+        assert_eq!(s.header_emulation_prevention_bytes as usize, epbs);
+        assert_eq!(s.header_bit_size, s.header_bit_size_rbsp + 8 * epbs as u32);
+        assert_eq!(s.dec_ref_pic_marking_bit_size, 2);
+        assert_eq!(s.pic_order_cnt_bit_size, 0);
+    }
+
+    #[test]
+    fn slice_errors_name_missing_parameter_sets() {
+        let mut sets = ParameterSets::default();
+        let mut w = BitWriter::default();
+        w.ue(0).ue(7).ue(5);
+        assert_eq!(
+            sets.parse_nal(&nal(0x65, &mut w)),
+            Err(H264Error::MissingPps(5))
+        );
+        let mut pps = BitWriter::default();
+        pps.ue(1).ue(3);
+        assert_eq!(
+            sets.parse_nal(&nal(0x68, &mut pps)),
+            Err(H264Error::MissingSps {
+                pps_id: 1,
+                sps_id: 3
+            })
+        );
+        assert_eq!(sets.parse_nal(&[0x80]), Err(H264Error::ForbiddenZeroBit));
+        assert_eq!(sets.parse_nal(&[]), Err(H264Error::EmptyNal));
+    }
+
+    #[test]
+    fn mmco_and_modification_loops_are_bounded() {
+        let mut sets = baseline_sets();
+        // P slice with 40 ref list modifications for a 1-entry list.
+        let mut w = BitWriter::default();
+        w.ue(0).ue(5).ue(0).put(16, 1).flag(false).flag(true);
+        for _ in 0..40 {
+            w.ue(0).ue(0);
+        }
+        w.ue(3);
+        assert_eq!(
+            sets.parse_nal(&nal(0x41, &mut w)),
+            Err(H264Error::TooManyEntries("ref_pic_list_modification"))
+        );
+    }
+
+    #[test]
+    fn more_rbsp_data_finds_the_stop_bit() {
+        assert!(!more_rbsp_data(&[0x80], 0));
+        assert!(more_rbsp_data(&[0x40], 0));
+        assert!(!more_rbsp_data(&[0x40], 1));
+        assert!(more_rbsp_data(&[0xff, 0x80, 0, 0], 7));
+        assert!(!more_rbsp_data(&[0xff, 0x80, 0, 0], 8));
+        assert!(!more_rbsp_data(&[0, 0], 0));
+    }
+}

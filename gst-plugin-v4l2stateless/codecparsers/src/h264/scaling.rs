@@ -5,6 +5,7 @@
 use super::H264Error;
 use super::error::se_range;
 use crate::bitreader::BitReader;
+use crate::zigzag::ZIGZAG_8X8;
 
 pub const FLAT_4X4: [u8; 16] = [16; 16];
 pub const FLAT_8X8: [u8; 64] = [16; 64];
@@ -32,12 +33,6 @@ pub const DEFAULT_8X8_INTER: [u8; 64] = [
 
 /// Raster index of each zig-zag position, 4x4 (frame scan, Table 8-13).
 const ZIGZAG_4X4: [usize; 16] = [0, 1, 4, 8, 5, 2, 3, 6, 9, 12, 13, 10, 7, 11, 14, 15];
-/// Raster index of each zig-zag position, 8x8 (frame scan, Table 8-13).
-const ZIGZAG_8X8: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
-    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
-    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-];
 
 /// Converts a coded 4x4 list to raster order (what `v4l2_ctrl_h264_scaling_matrix` wants).
 pub fn raster_from_zigzag_4x4(zigzag: &[u8; 16]) -> [u8; 16] {

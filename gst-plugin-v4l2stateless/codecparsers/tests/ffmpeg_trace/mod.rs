@@ -192,7 +192,8 @@ pub fn trace_headers(input: &Path) -> Vec<TraceUnit> {
 }
 
 fn is_sub_header(title: &str) -> bool {
-    // Titles of SEI payloads (and similar) that belong to the enclosing NAL unit.
+    // Titles of SEI payloads and of MPEG-2 extension bodies belong to the enclosing
+    // start-code unit; only these titles start a unit.
     !matches!(
         title,
         "Sequence Parameter Set"
@@ -204,13 +205,9 @@ fn is_sub_header(title: &str) -> bool {
             | "End of Stream"
             | "Filler Data"
             | "Sequence Header"
-            | "Sequence Extension"
-            | "Sequence Display Extension"
-            | "Quant Matrix Extension"
-            | "Picture Coding Extension"
+            | "Extension Data"
             | "Group of Pictures Header"
             | "Picture Header"
-            | "Slice Header (MPEG-2)"
             | "User Data"
             | "Sequence End"
     )
