@@ -7,6 +7,7 @@
 
 pub mod annexb;
 pub mod bitreader;
+pub mod fwht;
 pub mod h264;
 pub mod mpeg2;
 mod zigzag;
