@@ -1,11 +1,32 @@
 // SPDX-License-Identifier: MPL-2.0
-//! GStreamer plugin `shmzero`: Zero-copy shared-memory transport.
+//! GStreamer plugin `shmzero`: zero-copy shared-memory transport between processes.
 //!
-//! Elements are registered here only once they really work.
+//! * `shmzerosink` offers upstream a buffer pool whose memory lives in memfd segments, and
+//!   sends each buffer to any number of reader processes as a small descriptor.
+//! * `shmzerosrc` maps those segments once and wraps each descriptor into read-only memory,
+//!   without copying; it tells the writer when the buffer is free again.
+//!
+//! The protocol, memory bookkeeping and sockets live in the GStreamer-free `shmzero-core`
+//! crate; this crate is the GStreamer glue.
 
 use gst::glib;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+mod events;
+mod hub;
+pub mod pool;
+mod reader_memory;
+mod shmzerosink;
+mod shmzerosrc;
+mod stats;
+mod video_layout;
+
+/// Where the plugin's documentation lives (shown as "Documentation" by gst-inspect-1.0).
+pub(crate) const DOC_URI: &str =
+    "https://example.invalid/mediapass/-/blob/main/gst-plugin-shmzero/README.md";
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    shmzerosink::register(plugin)?;
+    shmzerosrc::register(plugin)?;
     Ok(())
 }
 

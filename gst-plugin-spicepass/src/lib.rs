@@ -1,11 +1,27 @@
 // SPDX-License-Identifier: MPL-2.0
 //! GStreamer plugin `spicepass`: Media redirection (encoded streams with bidirectional events).
 //!
-//! Elements are registered here only once they really work.
+//! * `spicepasssink` (guest): sends the encoded stream and its events to the client.
+//! * `spicepasssrc` (client): receives them and sends upstream events and reports back.
+//!
+//! The wire protocol lives in the `spicepass-protocol` crate; [`transport`] moves its bytes.
 
 use gst::glib;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+mod endpoint;
+pub mod event_codec;
+mod session;
+mod spicepasssink;
+mod spicepasssrc;
+mod stats;
+pub mod transport;
+
+pub use spicepasssink::{DropPolicy, SpicepassSink};
+pub use spicepasssrc::SpicepassSrc;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    spicepasssink::register(plugin)?;
+    spicepasssrc::register(plugin)?;
     Ok(())
 }
 

@@ -3,6 +3,10 @@
 //!
 //! Elements are registered here only once they really work.
 
+pub mod codec;
+pub mod device;
+pub mod media;
+
 use gst::glib;
 
 fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

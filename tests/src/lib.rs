@@ -6,6 +6,8 @@
 //! output directory, and a private registry so nothing leaks between runs.
 
 pub mod inspect;
+pub mod visl_trace;
+pub mod vmlab;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

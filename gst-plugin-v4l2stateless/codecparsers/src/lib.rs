@@ -7,9 +7,13 @@
 
 pub mod annexb;
 pub mod bitreader;
+pub mod boolcoder;
 pub mod fwht;
 pub mod h264;
+pub mod ivf;
 pub mod mpeg2;
+pub mod vp8;
+pub mod vp9;
 mod zigzag;
 
 #[cfg(test)]

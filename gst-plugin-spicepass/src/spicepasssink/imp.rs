@@ -1,0 +1,669 @@
+// SPDX-License-Identifier: MPL-2.0
+
+use std::sync::mpsc;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use spicepass_protocol::{BufferHeader, ClientReport, Event as WireEvent, Message, Role, Session};
+
+use super::DropPolicy;
+use crate::endpoint::{EndpointSettings, ModeKind};
+use crate::event_codec;
+use crate::session::{self, Config, Handler, SendError, WhenDisconnected, Worker};
+use crate::stats::Stats;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "spicepasssink",
+        gst::DebugColorFlags::empty(),
+        Some("spicepass guest-side sink"),
+    )
+});
+
+const DEFAULT_DROP_POLICY: DropPolicy = DropPolicy::Drop;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    endpoint: EndpointSettings,
+    drop_policy: DropPolicy,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: EndpointSettings::new(ModeKind::Listen),
+            drop_policy: DEFAULT_DROP_POLICY,
+        }
+    }
+}
+
+/// Streaming-thread bookkeeping for resynchronising a (new) client.
+#[derive(Debug, Default)]
+struct StreamState {
+    /// Connection generation that got the sticky events.
+    synced_generation: u64,
+    /// After a (re)connection only a keyframe may go first.
+    awaiting_keyframe: bool,
+    /// A force-key-unit was pushed upstream for the current resync.
+    key_unit_requested: bool,
+    /// Buffers were seen before (so a new client joins mid-stream).
+    seen_buffers: bool,
+}
+
+struct Running {
+    worker: Worker,
+    upstream: Option<(mpsc::Sender<gst::Event>, JoinHandle<()>)>,
+}
+
+pub struct SpicepassSink {
+    sinkpad: gst::Pad,
+    settings: Mutex<Settings>,
+    stream: Mutex<StreamState>,
+    running: Mutex<Option<Running>>,
+    report: Arc<Mutex<Option<ClientReport>>>,
+    stats: Arc<Stats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The worker's view of the element: bus messages, upstream events, reports.
+struct SinkHandler {
+    element: glib::WeakRef<super::SpicepassSink>,
+    upstream: mpsc::Sender<gst::Event>,
+    report: Arc<Mutex<Option<ClientReport>>>,
+}
+
+impl SinkHandler {
+    fn post(&self, name: &str, fields: &[(&str, &(dyn ToSendValue + Sync))]) {
+        let Some(element) = self.element.upgrade() else {
+            return;
+        };
+        let mut s = gst::Structure::new_empty(name);
+        for (k, v) in fields {
+            s.set_value(*k, v.to_send_value());
+        }
+        let _ = element.post_message(gst::message::Element::builder(s).src(&element).build());
+    }
+}
+
+impl Handler for SinkHandler {
+    fn connected(&self, generation: u64, session: &Session) {
+        if let Some(e) = self.element.upgrade() {
+            gst::info!(
+                CAT,
+                obj = e,
+                "client connected (connection {generation}, client session {:#x}, protocol {}, capabilities {:#x})",
+                session.peer_session_id,
+                session.version,
+                session.capabilities.0
+            );
+        }
+        self.post(
+            "spicepass-connected",
+            &[
+                ("generation", &generation),
+                ("peer-session-id", &session.peer_session_id),
+            ],
+        );
+    }
+
+    fn lost(&self, generation: u64, reason: &str) {
+        if let Some(e) = self.element.upgrade() {
+            gst::info!(
+                CAT,
+                obj = e,
+                "client lost (connection {generation}): {reason}"
+            );
+        }
+        self.post(
+            "spicepass-lost",
+            &[("generation", &generation), ("reason", &reason)],
+        );
+    }
+
+    fn protocol_error(&self, message: &str, fatal: bool) {
+        let Some(e) = self.element.upgrade() else {
+            return;
+        };
+        if fatal {
+            gst::element_error!(e, gst::StreamError::Decode, ("{message}"));
+        } else {
+            // The guest application must survive a misbehaving client: warn, keep listening.
+            gst::element_warning!(e, gst::StreamError::Decode, ("{message}"));
+        }
+    }
+
+    fn event(&self, generation: u64, wire: WireEvent) {
+        let Some(e) = self.element.upgrade() else {
+            return;
+        };
+        match event_codec::from_wire(&wire) {
+            Ok(event) => {
+                gst::debug!(
+                    CAT,
+                    obj = e,
+                    "client event (connection {generation}): {:?} {:?}",
+                    event.type_(),
+                    event.structure()
+                );
+                // Pushed from a helper thread: a flushing seek upstream must not stall reading.
+                let _ = self.upstream.send(event);
+            }
+            Err(err) => {
+                gst::element_warning!(
+                    e,
+                    gst::StreamError::Decode,
+                    ("Dropping a client event: {err}")
+                );
+            }
+        }
+    }
+
+    fn buffer(&self, _generation: u64, _header: BufferHeader, _memory: gst::Buffer) {
+        // The decoder refuses buffers from a src (wrong direction); nothing to do.
+    }
+
+    fn report(&self, report: ClientReport) {
+        if let Some(e) = self.element.upgrade() {
+            gst::log!(CAT, obj = e, "client report {report:?}");
+        }
+        *lock(&self.report) = Some(report);
+    }
+}
+
+impl SpicepassSink {
+    fn outbox(&self) -> Option<Arc<session::Outbox>> {
+        lock(&self.running)
+            .as_ref()
+            .map(|r| r.worker.outbox().clone())
+    }
+
+    fn send_event(&self, outbox: &session::Outbox, event: &gst::Event) {
+        let wire = event_codec::to_wire(event);
+        if event.type_() == gst::EventType::StreamStart
+            || event.type_() == gst::EventType::StreamCollection
+        {
+            gst::log!(
+                CAT,
+                imp = self,
+                "{:?}: object fields (GstStream, GstStreamCollection) cannot be serialized and are not sent",
+                event.type_()
+            );
+        }
+        match outbox.send(&Message::Event(wire)) {
+            Ok(seq) => {
+                session::count_event(outbox);
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "sent event {:?} seqnum {:?} as frame {seq}",
+                    event.type_(),
+                    event.seqnum()
+                );
+            }
+            Err(e) => gst::debug!(CAT, imp = self, "event {:?} not sent: {e}", event.type_()),
+        }
+    }
+
+    /// Replays the sticky events to a client that has not seen them (a new connection).
+    fn ensure_synced(&self, outbox: &session::Outbox, generation: u64) {
+        let mut stream = lock(&self.stream);
+        if stream.synced_generation == generation {
+            return;
+        }
+        stream.synced_generation = generation;
+        stream.awaiting_keyframe = true;
+        stream.key_unit_requested = false;
+        let mid_stream = stream.seen_buffers;
+        drop(stream);
+        let mut sticky = Vec::new();
+        self.sinkpad.sticky_events_foreach(|ev| {
+            sticky.push(ev.clone());
+            std::ops::ControlFlow::Continue(gst::EventForeachAction::Keep)
+        });
+        gst::info!(
+            CAT,
+            imp = self,
+            "connection {generation}: replaying {} sticky events{}",
+            sticky.len(),
+            if mid_stream {
+                ", waiting for a keyframe"
+            } else {
+                ""
+            }
+        );
+        for ev in &sticky {
+            self.send_event(outbox, ev);
+        }
+        if mid_stream {
+            self.request_key_unit();
+        }
+    }
+
+    fn request_key_unit(&self) {
+        {
+            let mut stream = lock(&self.stream);
+            if stream.key_unit_requested {
+                return;
+            }
+            stream.key_unit_requested = true;
+        }
+        let fku = gst::event::CustomUpstream::new(
+            gst::Structure::builder("GstForceKeyUnit")
+                .field("running-time", u64::MAX)
+                .field("all-headers", true)
+                .field("count", 0u32)
+                .build(),
+        );
+        gst::debug!(CAT, imp = self, "asking upstream for a key unit");
+        self.sinkpad.push_event(fku);
+    }
+
+    /// Decides whether `buffer` may go to connection `generation` (resync rules).
+    fn admit(&self, outbox: &session::Outbox, generation: u64, buffer: &gst::BufferRef) -> bool {
+        self.ensure_synced(outbox, generation);
+        let mut stream = lock(&self.stream);
+        stream.seen_buffers = true;
+        if !stream.awaiting_keyframe {
+            return true;
+        }
+        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            drop(stream);
+            Stats::add(&self.stats.dropped, 1);
+            gst::log!(
+                CAT,
+                imp = self,
+                "dropping delta unit {:?} until a keyframe",
+                buffer.pts()
+            );
+            self.request_key_unit();
+            return false;
+        }
+        stream.awaiting_keyframe = false;
+        drop(stream);
+        gst::info!(
+            CAT,
+            imp = self,
+            "connection {generation}: resynced on keyframe {:?}",
+            buffer.pts()
+        );
+        let s = gst::Structure::builder("spicepass-resynced")
+            .field("generation", generation)
+            .field("pts", buffer.pts())
+            .build();
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+        true
+    }
+
+    fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let Some(outbox) = self.outbox() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let policy = lock(&self.settings).drop_policy;
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_imp_error!(self, gst::ResourceError::Read, ("Cannot map a buffer"));
+            gst::FlowError::Error
+        })?;
+        let header = header_of(&buffer, map.len() as u64);
+        let when = match policy {
+            DropPolicy::Drop => WhenDisconnected::Fail,
+            DropPolicy::Block => WhenDisconnected::WaitForPeer,
+        };
+        match outbox.send_buffer(&header, &map, when, |generation| {
+            self.admit(&outbox, generation, &buffer)
+        }) {
+            Ok(_) => {
+                gst::trace!(
+                    CAT,
+                    imp = self,
+                    "sent buffer pts {:?} ({} bytes)",
+                    buffer.pts(),
+                    map.len()
+                );
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(SendError::NotConnected) => {
+                Stats::add(&self.stats.dropped, 1);
+                lock(&self.stream).seen_buffers = true;
+                gst::log!(
+                    CAT,
+                    imp = self,
+                    "no client: dropped buffer {:?}",
+                    buffer.pts()
+                );
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(SendError::Lost(e)) => {
+                Stats::add(&self.stats.dropped, 1);
+                gst::debug!(CAT, imp = self, "client lost while sending: {e}");
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(SendError::Flushing | SendError::Stopping) => Err(gst::FlowError::Flushing),
+        }
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        gst::log!(CAT, imp = self, "event {:?}", event);
+        let outbox = self.outbox();
+        match event.view() {
+            gst::EventView::FlushStart(_) => {
+                if let Some(o) = &outbox {
+                    o.set_flushing(true);
+                    self.send_event(o, &event);
+                }
+            }
+            gst::EventView::FlushStop(_) => {
+                if let Some(o) = &outbox {
+                    o.set_flushing(false);
+                    self.send_event(o, &event);
+                }
+            }
+            _ => {
+                if let Some(o) = &outbox
+                    && let Some(generation) = o.generation()
+                {
+                    self.ensure_synced(o, generation);
+                    self.send_event(o, &event);
+                }
+                if let gst::EventView::Eos(_) = event.view() {
+                    // A sink element posts EOS itself so the bin knows this branch is done.
+                    let obj = self.obj();
+                    let _ = obj.post_message(
+                        gst::message::Eos::builder()
+                            .src(&*obj)
+                            .seqnum(event.seqnum())
+                            .build(),
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    fn answer_query(&self, query: &mut gst::QueryRef) -> Option<bool> {
+        match query.view_mut() {
+            gst::QueryViewMut::Position(q) if q.format() == gst::Format::Time => {
+                let report = (*lock(&self.report))?;
+                let running = gst::ClockTime::from_nseconds(report.position?);
+                let segment = self
+                    .sinkpad
+                    .sticky_event::<gst::event::Segment>(0)?
+                    .segment()
+                    .downcast_ref::<gst::ClockTime>()?
+                    .clone();
+                let position = segment.position_from_running_time(running)?;
+                let stream_time = segment.to_stream_time(position)?;
+                gst::log!(
+                    CAT,
+                    imp = self,
+                    "position from client report: {stream_time}"
+                );
+                q.set(stream_time);
+                Some(true)
+            }
+            gst::QueryViewMut::Latency(q) => {
+                let report = (*lock(&self.report))?;
+                let mut upstream = gst::query::Latency::new();
+                let (up_live, up_min, up_max) = if self.sinkpad.peer_query(&mut upstream) {
+                    upstream.result()
+                } else {
+                    (false, gst::ClockTime::ZERO, gst::ClockTime::NONE)
+                };
+                let min = up_min + gst::ClockTime::from_nseconds(report.latency_min);
+                let max = match (up_max, report.latency_max) {
+                    (Some(a), Some(b)) => Some(a + gst::ClockTime::from_nseconds(b)),
+                    _ => None,
+                };
+                gst::log!(
+                    CAT,
+                    imp = self,
+                    "latency from client report: {min} / {max:?}"
+                );
+                q.set(up_live || report.live, min, max);
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let address = settings
+            .endpoint
+            .address()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
+        let config = Config {
+            role: Role::Sink,
+            address: address.clone(),
+            mode: settings.endpoint.mode.into(),
+            auth_token: settings
+                .endpoint
+                .auth_token
+                .as_ref()
+                .map(|t| t.as_bytes().to_vec()),
+            max_message_size: settings.endpoint.max_message_size.into(),
+            heartbeat_interval: settings.endpoint.heartbeat_interval(),
+            heartbeat_timeout: settings.endpoint.heartbeat_timeout(),
+            window_bytes: 0,
+            window_buffers: 0,
+        };
+        let (tx, rx) = mpsc::channel::<gst::Event>();
+        let handler = Arc::new(SinkHandler {
+            element: self.obj().downgrade(),
+            upstream: tx.clone(),
+            report: self.report.clone(),
+        });
+        let (worker, port) = Worker::start(config, handler, self.stats.clone(), "spicepasssink")
+            .map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenReadWrite,
+                    ("Cannot open {address}: {e}")
+                )
+            })?;
+        if let Some(port) = port {
+            lock(&self.settings).endpoint.port = port.into();
+        }
+        let pad = self.sinkpad.clone();
+        let upstream_thread = std::thread::Builder::new()
+            .name("spicepasssink-upstream".into())
+            .spawn(move || {
+                while let Ok(event) = rx.recv() {
+                    gst::debug!(
+                        CAT,
+                        obj = pad,
+                        "pushing client event upstream: {:?}",
+                        event.type_()
+                    );
+                    if !pad.push_event(event) {
+                        gst::debug!(CAT, obj = pad, "upstream did not handle the client event");
+                    }
+                }
+            })
+            .map_err(|e| gst::error_msg!(gst::CoreError::Thread, ("{e}")))?;
+        *lock(&self.stream) = StreamState::default();
+        *lock(&self.report) = None;
+        gst::info!(
+            CAT,
+            imp = self,
+            "started on {}",
+            address.to_uri(Some(settings.endpoint.mode.into()))
+        );
+        *lock(&self.running) = Some(Running {
+            worker,
+            upstream: Some((tx, upstream_thread)),
+        });
+        Ok(())
+    }
+
+    fn stop(&self) {
+        let running = lock(&self.running).take();
+        if let Some(mut running) = running {
+            running.worker.outbox().set_flushing(true);
+            running.worker.stop();
+            if let Some((tx, thread)) = running.upstream.take() {
+                drop(tx);
+                let _ = thread.join();
+            }
+            gst::info!(CAT, imp = self, "stopped");
+        }
+    }
+}
+
+fn header_of(buffer: &gst::BufferRef, len: u64) -> BufferHeader {
+    let offset = buffer.offset();
+    let offset_end = buffer.offset_end();
+    BufferHeader {
+        pts: buffer.pts().map(|t| t.nseconds()),
+        dts: buffer.dts().map(|t| t.nseconds()),
+        duration: buffer.duration().map(|t| t.nseconds()),
+        offset: (offset != gst::ffi::GST_BUFFER_OFFSET_NONE).then_some(offset),
+        offset_end: (offset_end != gst::ffi::GST_BUFFER_OFFSET_NONE).then_some(offset_end),
+        flags: buffer.flags().bits(),
+        payload_len: len,
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for SpicepassSink {
+    const NAME: &'static str = "GstSpicepassSink";
+    type Type = super::SpicepassSink;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").expect("template exists");
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|_pad, parent, buffer| {
+                SpicepassSink::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.chain(buffer),
+                )
+            })
+            .event_function(|_pad, parent, event| {
+                SpicepassSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(event),
+                )
+            })
+            .build();
+        Self {
+            sinkpad,
+            settings: Mutex::new(Settings::default()),
+            stream: Mutex::new(StreamState::default()),
+            running: Mutex::new(None),
+            report: Arc::new(Mutex::new(None)),
+            stats: Arc::new(Stats::new()),
+        }
+    }
+}
+
+impl ObjectImpl for SpicepassSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            let mut props = EndpointSettings::properties(ModeKind::Listen);
+            props.push(
+                glib::ParamSpecEnum::builder_with_default("drop-policy", DEFAULT_DROP_POLICY)
+                    .nick("Drop policy")
+                    .blurb("What to do with buffers while no client is connected")
+                    .mutable_playing()
+                    .build(),
+            );
+            props
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = lock(&self.settings);
+        if pspec.name() == "drop-policy" {
+            settings.drop_policy = value.get().expect("type checked upstream");
+            return;
+        }
+        if let Err(e) = settings.endpoint.set_property(value, pspec) {
+            gst::warning!(CAT, imp = self, "{}: {e}", pspec.name());
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "drop-policy" => lock(&self.settings).drop_policy.to_value(),
+            "stats" => self.stats.to_structure().to_value(),
+            _ => lock(&self.settings)
+                .endpoint
+                .property(pspec)
+                .expect("every property is handled"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).expect("adding the sink pad");
+        obj.set_element_flags(gst::ElementFlags::SINK);
+    }
+}
+
+impl GstObjectImpl for SpicepassSink {}
+
+impl ElementImpl for SpicepassSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::with_additional(
+                "Spicepass guest sink",
+                "Sink/Network",
+                "Sends an encoded stream and its events to a spicepasssrc over a unix/TCP socket, \
+                 fd or virtio-serial port, and replays the client's seeks, QoS and navigation \
+                 upstream",
+                "The mediapass developers",
+                &[("doc-uri", "gst-plugin-spicepass/README.md")],
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &gst::Caps::new_any(),
+                )
+                .expect("valid template"),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused
+            && let Err(e) = self.start()
+        {
+            self.post_error_message(e);
+            return Err(gst::StateChangeError);
+        }
+        let result = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToReady {
+            self.stop();
+        }
+        Ok(result)
+    }
+
+    fn query(&self, query: &mut gst::QueryRef) -> bool {
+        if let Some(answer) = self.answer_query(query) {
+            return answer;
+        }
+        self.parent_query(query)
+    }
+}

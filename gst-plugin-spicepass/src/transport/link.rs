@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MPL-2.0
+//! A connected, non-blocking byte stream to the peer.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::net::{SendAncillaryBuffer, SendFlags};
+
+use super::{Canceller, Direction, Readiness, wait};
+
+/// Why an I/O call on a link did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("peer closed the connection")]
+    Closed,
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<Errno> for LinkError {
+    fn from(e: Errno) -> Self {
+        LinkError::Io(e.into())
+    }
+}
+
+/// How bytes are written: sockets use `sendmsg(MSG_NOSIGNAL)` so a dead peer is an error,
+/// not a SIGPIPE that kills the host application; other fds use `writev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Socket,
+    Other,
+}
+
+#[derive(Debug)]
+pub struct Link {
+    fd: OwnedFd,
+    kind: Kind,
+}
+
+impl Link {
+    /// Wraps an fd, switching it to non-blocking mode.
+    pub fn from_fd(fd: OwnedFd) -> std::io::Result<Self> {
+        rustix::io::ioctl_fionbio(&fd, true)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        let kind =
+            if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket {
+                Kind::Socket
+            } else {
+                Kind::Other
+            };
+        Ok(Self { fd, kind })
+    }
+
+    /// A second handle on the same stream (one reader thread, one writer).
+    pub fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)?,
+            kind: self.kind,
+        })
+    }
+
+    /// Reads at least one byte into `buf`, waiting at most `timeout`.
+    pub fn read_some(
+        &self,
+        buf: &mut [u8],
+        cancel: &Canceller,
+        timeout: Duration,
+    ) -> Result<usize, LinkError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match rustix::io::read(&self.fd, &mut *buf) {
+                Ok(0) => return Err(LinkError::Closed),
+                Ok(n) => return Ok(n),
+                Err(Errno::AGAIN) => {}
+                Err(Errno::INTR) => continue,
+                // A pty master whose slave closed, a reset socket: the peer is gone.
+                Err(Errno::IO | Errno::CONNRESET | Errno::PIPE) => return Err(LinkError::Closed),
+                Err(e) => return Err(e.into()),
+            }
+            self.wait_until(Direction::Read, cancel, deadline, timeout)?;
+        }
+    }
+
+    /// Fills `buf` completely, waiting at most `timeout` between two progressing reads.
+    pub fn read_exact(
+        &self,
+        mut buf: &mut [u8],
+        cancel: &Canceller,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        while !buf.is_empty() {
+            let n = self.read_some(buf, cancel, timeout)?;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Writes every byte of `parts` (gathered, so a header and a payload leave in one call),
+    /// giving up after `timeout` without progress.
+    pub fn write_all(
+        &self,
+        parts: &[&[u8]],
+        cancel: &Canceller,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        let mut part = 0;
+        let mut offset = 0;
+        while part < parts.len() {
+            if parts[part].len() == offset {
+                part += 1;
+                offset = 0;
+                continue;
+            }
+            let mut slices = Vec::with_capacity(parts.len() - part);
+            slices.push(IoSlice::new(&parts[part][offset..]));
+            slices.extend(parts[part + 1..].iter().map(|p| IoSlice::new(p)));
+            match self.write_vectored(&slices) {
+                Ok(mut n) => {
+                    while n > 0 && part < parts.len() {
+                        let left = parts[part].len() - offset;
+                        if n >= left {
+                            n -= left;
+                            part += 1;
+                            offset = 0;
+                        } else {
+                            offset += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(Errno::AGAIN) => {
+                    let deadline = Instant::now() + timeout;
+                    self.wait_until(Direction::Write, cancel, deadline, timeout)?;
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::PIPE | Errno::CONNRESET | Errno::IO) => return Err(LinkError::Closed),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the peer no more data comes (sockets only); used on an orderly goodbye.
+    pub fn shutdown(&self) {
+        if self.kind == Kind::Socket {
+            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
+        }
+    }
+
+    fn write_vectored(&self, slices: &[IoSlice<'_>]) -> Result<usize, Errno> {
+        match self.kind {
+            Kind::Socket => rustix::net::sendmsg(
+                &self.fd,
+                slices,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL,
+            ),
+            Kind::Other => rustix::io::writev(&self.fd, slices),
+        }
+    }
+
+    fn wait_until(
+        &self,
+        direction: Direction,
+        cancel: &Canceller,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), LinkError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match wait(self.fd.as_fd(), direction, cancel, remaining)? {
+            Readiness::Ready => Ok(()),
+            // Let the next read/write report the precise condition (EOF, EIO, EPIPE).
+            Readiness::Hangup if direction == Direction::Read => Ok(()),
+            Readiness::Hangup => Err(LinkError::Closed),
+            Readiness::TimedOut => Err(LinkError::TimedOut(timeout)),
+            Readiness::Cancelled => Err(LinkError::Cancelled),
+        }
+    }
+}
+
+impl AsFd for Link {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn pair() -> (Link, Link) {
+        let (a, b) = UnixStream::pair().unwrap();
+        (
+            Link::from_fd(a.into()).unwrap(),
+            Link::from_fd(b.into()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn gathered_write_arrives_in_order() {
+        let (a, b) = pair();
+        let cancel = Canceller::new().unwrap();
+        let big = vec![7u8; 1 << 20];
+        let t = std::thread::spawn(move || {
+            let cancel = Canceller::new().unwrap();
+            a.write_all(&[b"head", &big, b"tail"], &cancel, Duration::from_secs(30))
+                .unwrap();
+        });
+        let mut got = vec![0u8; 4 + (1 << 20) + 4];
+        b.read_exact(&mut got, &cancel, Duration::from_secs(30))
+            .unwrap();
+        t.join().unwrap();
+        assert_eq!(&got[..4], b"head");
+        assert!(got[4..4 + (1 << 20)].iter().all(|&x| x == 7));
+        assert_eq!(&got[got.len() - 4..], b"tail");
+    }
+
+    #[test]
+    fn read_times_out_and_cancels() {
+        let (_a, b) = pair();
+        let cancel = Canceller::new().unwrap();
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            b.read_some(&mut buf, &cancel, Duration::from_millis(20)),
+            Err(LinkError::TimedOut(_))
+        ));
+        cancel.cancel();
+        assert!(matches!(
+            b.read_some(&mut buf, &cancel, Duration::from_secs(30)),
+            Err(LinkError::Cancelled)
+        ));
+        cancel.reset();
+        assert!(!cancel.is_cancelled());
+    }
+
+    #[test]
+    fn peer_close_is_reported_not_signalled() {
+        let (a, b) = pair();
+        drop(a);
+        let cancel = Canceller::new().unwrap();
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            b.read_some(&mut buf, &cancel, Duration::from_secs(5)),
+            Err(LinkError::Closed)
+        ));
+        // Without MSG_NOSIGNAL this would kill the test process with SIGPIPE.
+        let big = vec![0u8; 1 << 20];
+        assert!(matches!(
+            b.write_all(&[&big], &cancel, Duration::from_secs(5)),
+            Err(LinkError::Closed)
+        ));
+    }
+}
