@@ -892,3 +892,52 @@ fn avc_length_prefixed_and_avcc_match_annexb() {
         "length-prefixed NAL units differ from the Annex-B ones"
     );
 }
+
+#[test]
+fn every_truncation_of_real_nal_units_is_a_typed_error() {
+    let dir = work_dir("h264_truncation");
+    let src = y4m_source(&dir, 3, "64x64", "yuv420p");
+    let path = x264(
+        &dir,
+        "trunc",
+        &src,
+        &[
+            "--bframes",
+            "1",
+            "--b-adapt",
+            "0",
+            "--weightp",
+            "2",
+            "--cqm",
+            "jvt",
+            "--slices",
+            "2",
+        ],
+    );
+    let data = std::fs::read(&path).unwrap();
+    let mut sets = ParameterSets::default();
+    let mut truncated_errors = 0;
+    for unit in StartCodeUnits::new(&data) {
+        let full = sets.clone().parse_nal(unit.data).unwrap();
+        // How many bytes the parser must see before it can succeed.
+        let needed = match &full {
+            // The last byte may hold only the stop bit.
+            ParsedNal::Sps(_) => unit.data.len() - 1,
+            // Everything up to and including the last header bit.
+            ParsedNal::Slice(s) => 1 + (s.header_bit_size as usize).div_ceil(8),
+            // PPS: a cut before the optional FRExt part is a valid shorter PPS.
+            _ => 1,
+        };
+        for len in 0..needed {
+            match sets.clone().parse_nal(&unit.data[..len]) {
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    truncated_errors += 1;
+                }
+                Ok(parsed) => panic!("{len}-byte prefix of {full:?} parsed as {parsed:?}"),
+            }
+        }
+        sets.parse_nal(unit.data).unwrap();
+    }
+    assert!(truncated_errors > 50);
+}

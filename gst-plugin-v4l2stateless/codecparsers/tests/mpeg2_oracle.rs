@@ -391,3 +391,42 @@ fn ffmpeg_mpeg2_streams_match_trace_headers() {
         natural_to_zigzag(&mediapass_codecparsers::mpeg2::DEFAULT_INTRA_MATRIX)
     );
 }
+
+#[test]
+fn every_truncation_of_real_headers_is_a_typed_error() {
+    let dir = work_dir("mpeg2_truncation");
+    let path = encode(
+        &dir,
+        "trunc",
+        "64x64",
+        3,
+        &[
+            "-bf",
+            "1",
+            "-flags",
+            "+ilme+ildct",
+            "-intra_matrix",
+            &(8..72)
+                .map(|v: u8| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ],
+    );
+    let data = std::fs::read(&path).unwrap();
+    let mut parser = Mpeg2Parser::new();
+    let mut errors = 0;
+    for (_, unit) in units(&data) {
+        let is_header = !matches!(unit[0], 0x01..=0xaf | 0xb2);
+        // Header units are short; every prefix of them must fail cleanly.
+        if is_header {
+            for len in 0..unit.len().min(200) {
+                let result = parser.clone().parse_unit(&unit[..len]);
+                if result.is_err() {
+                    errors += 1;
+                }
+            }
+        }
+        parser.parse_unit(unit).unwrap();
+    }
+    assert!(errors > 20, "{errors}");
+}
