@@ -506,7 +506,7 @@ fn check_bit_sizes(unit: &TraceUnit, s: &SliceHeader, what: &str) {
             last.pos + last.bits
         });
     assert_eq!(
-        s.header_bit_size_rbsp as usize,
+        s.slice_header_bits as usize,
         end - 8,
         "{what}: header bit size"
     );
@@ -536,9 +536,14 @@ fn check_bit_sizes(unit: &TraceUnit, s: &SliceHeader, what: &str) {
         s.dec_ref_pic_marking_bit_size_rbsp as usize, marking,
         "{what}: dec_ref_pic_marking bit size"
     );
-    assert!(s.header_bit_size >= s.header_bit_size_rbsp);
+    // V4L2's header_bit_size counts the NAL header and no emulation-prevention bytes:
+    // exactly the trace's position of the first slice_data() bit.
     assert_eq!(
-        s.header_bit_size - s.header_bit_size_rbsp,
+        s.header_bit_size as usize, end,
+        "{what}: V4L2 header_bit_size"
+    );
+    assert_eq!(
+        s.slice_header_bits_escaped - s.slice_header_bits,
         8 * s.header_emulation_prevention_bytes
     );
 }
@@ -924,7 +929,7 @@ fn every_truncation_of_real_nal_units_is_a_typed_error() {
             // The last byte may hold only the stop bit.
             ParsedNal::Sps(_) => unit.data.len() - 1,
             // Everything up to and including the last header bit.
-            ParsedNal::Slice(s) => 1 + (s.header_bit_size as usize).div_ceil(8),
+            ParsedNal::Slice(s) => (s.header_bit_size as usize).div_ceil(8),
             // PPS: a cut before the optional FRExt part is a valid shorter PPS.
             _ => 1,
         };

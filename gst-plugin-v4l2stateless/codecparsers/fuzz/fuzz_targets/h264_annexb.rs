@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         };
         if let ParsedNal::Slice(slice) = parsed {
             assert!(slice.header_bit_size as usize <= unit.data.len() * 8);
-            assert!(slice.header_bit_size >= slice.header_bit_size_rbsp);
+            assert!(slice.slice_header_bits_escaped >= slice.slice_header_bits);
             if let Some(sps) = sets.sps(u32::from(slice.seq_parameter_set_id)) {
                 let input = PocInput::from(slice.as_ref());
                 let _ = poc.compute(sps, &input).pic_order_cnt(&input);

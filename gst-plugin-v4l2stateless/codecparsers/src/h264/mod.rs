@@ -195,9 +195,13 @@ mod tests {
             panic!("not a slice");
         };
         assert_eq!(s.idr_pic_id, 65535);
-        assert_eq!(s.header_bit_size_rbsp, 1 + 7 + 1 + 16 + 33 + 2 + 1 + 3);
+        assert_eq!(s.slice_header_bits, 1 + 7 + 1 + 16 + 33 + 2 + 1 + 3);
+        assert_eq!(s.header_bit_size, 8 + s.slice_header_bits);
         assert_eq!(s.header_emulation_prevention_bytes as usize, epbs);
-        assert_eq!(s.header_bit_size, s.header_bit_size_rbsp + 8 * epbs as u32);
+        assert_eq!(
+            s.slice_header_bits_escaped,
+            s.slice_header_bits + 8 * epbs as u32
+        );
         assert_eq!(s.dec_ref_pic_marking_bit_size, 2);
         assert_eq!(s.pic_order_cnt_bit_size, 0);
     }

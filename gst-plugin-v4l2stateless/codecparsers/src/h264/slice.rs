@@ -98,9 +98,8 @@ impl DecRefPicMarking {
     }
 }
 
-/// A parsed slice header. Bit sizes come in two flavours: `*_rbsp` counts bits of the
-/// RBSP (emulation-prevention bytes removed), the plain ones count bits of the escaped
-/// NAL payload as the hardware sees it (what GStreamer puts into the V4L2 controls).
+/// A parsed slice header, with the bit sizes V4L2 wants in the domain GStreamer fills
+/// them in (see each field); `*_rbsp` / `*_escaped` give the other domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceHeader {
     pub nal_ref_idc: u8,
@@ -139,12 +138,18 @@ pub struct SliceHeader {
     pub slice_alpha_c0_offset_div2: i8,
     pub slice_beta_offset_div2: i8,
     pub slice_group_change_cycle: u32,
-    /// Size of `slice_header()` in bits, escaped, from the end of the NAL header
-    /// (`v4l2_ctrl_h264_slice_params.header_bit_size`).
+    /// `v4l2_ctrl_h264_slice_params.header_bit_size`: the offset of `slice_data()` from
+    /// the start of the NAL unit, NAL header included, emulation-prevention bytes not
+    /// counted (what GStreamer's v4l2codecs computes:
+    /// `8 * header_bytes + header_size - 8 * n_emulation_prevention_bytes`).
     pub header_bit_size: u32,
-    pub header_bit_size_rbsp: u32,
+    /// Bits of `slice_header()` alone, RBSP domain.
+    pub slice_header_bits: u32,
+    /// Bits of `slice_header()` alone in the escaped NAL payload.
+    pub slice_header_bits_escaped: u32,
     /// Escaped size of the POC syntax (`pic_order_cnt_lsb` … `delta_pic_order_cnt[1]`),
-    /// `v4l2_ctrl_h264_decode_params.pic_order_cnt_bit_size`.
+    /// `v4l2_ctrl_h264_decode_params.pic_order_cnt_bit_size` (hardware that re-reads
+    /// the header, such as Hantro, skips it in the escaped stream).
     pub pic_order_cnt_bit_size: u32,
     pub pic_order_cnt_bit_size_rbsp: u32,
     /// Escaped size of `dec_ref_pic_marking()`,
@@ -371,8 +376,9 @@ impl SliceHeader {
             slice_alpha_c0_offset_div2,
             slice_beta_offset_div2,
             slice_group_change_cycle,
-            header_bit_size: escaped_size(start, end),
-            header_bit_size_rbsp: (end - start) as u32,
+            header_bit_size: end as u32,
+            slice_header_bits: (end - start) as u32,
+            slice_header_bits_escaped: escaped_size(start, end),
             pic_order_cnt_bit_size: escaped_size(poc_start, poc_end),
             pic_order_cnt_bit_size_rbsp: (poc_end - poc_start) as u32,
             dec_ref_pic_marking_bit_size: escaped_size(marking_start, marking_end),
