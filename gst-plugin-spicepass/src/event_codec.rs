@@ -25,13 +25,9 @@ pub enum EventDecodeError {
     Structure(String, String),
 }
 
-/// Serializes an event for the wire.
-pub fn to_wire(event: &gst::EventRef) -> WireEvent {
-    let direction = if event.is_upstream() {
-        EventDirection::Upstream
-    } else {
-        EventDirection::Downstream
-    };
+/// Serializes an event for the wire. `direction` is the way it travels here (flush events
+/// travel both ways, so the type alone does not say).
+pub fn to_wire(event: &gst::EventRef, direction: EventDirection) -> WireEvent {
     WireEvent {
         direction,
         event_type: event.type_().into_glib() as u32,
@@ -147,7 +143,12 @@ mod tests {
     use super::*;
 
     fn round_trip(event: gst::Event) -> gst::Event {
-        let wire = to_wire(&event);
+        let direction = if event.is_downstream() {
+            EventDirection::Downstream
+        } else {
+            EventDirection::Upstream
+        };
+        let wire = to_wire(&event, direction);
         let back = from_wire(&wire).expect("decodes");
         assert_eq!(back.type_(), event.type_());
         assert_eq!(back.seqnum(), event.seqnum());
@@ -248,19 +249,22 @@ mod tests {
     #[test]
     fn hostile_values_are_rejected() {
         gst::init().unwrap();
-        let mut wire = to_wire(&gst::event::Eos::new());
+        let mut wire = to_wire(&gst::event::Eos::new(), EventDirection::Downstream);
         wire.event_type = 12345;
         assert!(matches!(
             from_wire(&wire),
             Err(EventDecodeError::UnknownType(12345))
         ));
-        let mut wire = to_wire(&gst::event::Eos::new());
+        let mut wire = to_wire(&gst::event::Eos::new(), EventDirection::Downstream);
         wire.direction = EventDirection::Upstream;
         assert!(matches!(
             from_wire(&wire),
             Err(EventDecodeError::WrongDirection(..))
         ));
-        let mut wire = to_wire(&gst::event::Latency::new(gst::ClockTime::ZERO));
+        let mut wire = to_wire(
+            &gst::event::Latency::new(gst::ClockTime::ZERO),
+            EventDirection::Upstream,
+        );
         wire.structure = Some("not a structure, =(".into());
         assert!(matches!(
             from_wire(&wire),

@@ -92,6 +92,8 @@ struct OutboxState {
     connected: Option<Connected>,
     flushing: bool,
     stopping: bool,
+    /// Goodbye sent: finish the current connection, do not make another.
+    closing: bool,
 }
 
 /// The sending half, shared by the streaming thread, event handlers and the worker.
@@ -113,6 +115,16 @@ pub enum SendError {
     Stopping,
     #[error("the connection was lost while sending: {0}")]
     Lost(String),
+    #[error("{0}")]
+    Unencodable(String),
+}
+
+/// Why a single write did not happen.
+enum WriteError {
+    /// The message cannot be encoded (too big, wrong direction): the link is fine.
+    Encode(String),
+    /// The link failed: the connection is over.
+    Link(String),
 }
 
 /// What a buffer send should do without a peer.
@@ -228,30 +240,31 @@ impl Outbox {
         payload: &[u8],
         cancel: &Canceller,
         timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteError> {
         c.scratch.clear();
         c.encoder
             .encode(STREAM_ID, message, &mut c.scratch)
-            .map_err(|e| format!("cannot encode {}: {e}", message.kind()))?;
+            .map_err(|e| WriteError::Encode(format!("cannot encode {}: {e}", message.kind())))?;
         c.link
             .write_all(&[&c.scratch, payload], cancel, timeout)
-            .map_err(|e| e.to_string())
+            .map_err(|e| WriteError::Link(e.to_string()))
     }
 
     fn finish_write(
         &self,
         state: &mut OutboxState,
         generation: u64,
-        result: Result<(), String>,
+        result: Result<(), WriteError>,
         payload_len: usize,
     ) -> Result<u64, SendError> {
         match result {
+            Err(WriteError::Encode(e)) => Err(SendError::Unencodable(e)),
             Ok(()) => {
                 let header_len = state.connected.as_ref().map_or(0, |c| c.scratch.len());
                 Stats::add(&self.stats.bytes_sent, (header_len + payload_len) as u64);
                 Ok(generation)
             }
-            Err(e) => {
+            Err(WriteError::Link(e)) => {
                 if state.stopping {
                     return Err(SendError::Stopping);
                 }
@@ -332,25 +345,30 @@ impl Worker {
         &self.outbox
     }
 
-    /// Says goodbye to a connected peer and stops the thread (bounded: every wait in the
-    /// worker is cancellable).
-    pub fn stop(mut self) {
-        {
-            let mut state = self.outbox.lock();
-            if let Some(c) = state.connected.as_mut() {
-                let bye = Message::Goodbye(Goodbye {
-                    reason: GoodbyeReason::NORMAL,
-                    message: "element stopped".into(),
-                });
-                let _ = Outbox::write(
-                    c,
-                    &bye,
-                    &[],
-                    &self.outbox.cancel,
-                    Duration::from_millis(500),
-                );
+    /// Says goodbye to a connected peer, lets it read everything and close its end (bounded
+    /// by `linger`), then stops the thread. Every wait in the worker is cancellable.
+    pub fn stop(mut self, linger: Duration) {
+        let mut state = self.outbox.lock();
+        state.closing = true;
+        if let Some(c) = state.connected.as_mut() {
+            let bye = Message::Goodbye(Goodbye {
+                reason: GoodbyeReason::NORMAL,
+                message: "element stopped".into(),
+            });
+            if Outbox::write(c, &bye, &[], &self.outbox.cancel, linger).is_ok() {
+                c.link.shutdown_write();
+                let deadline = Instant::now() + linger;
+                while state.connected.is_some() && Instant::now() < deadline {
+                    state = self
+                        .outbox
+                        .cond
+                        .wait_timeout(state, WAIT_SLICE)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
             }
         }
+        drop(state);
         self.outbox.set_stopping();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -370,8 +388,11 @@ impl Drop for Worker {
 fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, outbox: Arc<Outbox>) {
     let mut generation = 0u64;
     loop {
-        if outbox.lock().stopping {
-            return;
+        {
+            let state = outbox.lock();
+            if state.stopping || state.closing {
+                return;
+            }
         }
         let link = match rendezvous.next_link(&outbox.cancel, Duration::from_secs(1)) {
             Ok(link) => link,
@@ -649,7 +670,23 @@ fn dispatch(
                     .map_err(|_| LinkError::Io(std::io::Error::other("cannot map a new buffer")))?;
                 let taken = decoder.take_payload(&mut map);
                 // The rest goes from the socket straight into the buffer memory.
-                link.read_exact(&mut map[taken..], &outbox.cancel, config.heartbeat_timeout)?;
+                let mut filled = taken;
+                while filled < len {
+                    match link.read_some(
+                        &mut map[filled..],
+                        &outbox.cancel,
+                        config.heartbeat_timeout,
+                    ) {
+                        Ok(n) => filled += n,
+                        Err(LinkError::Closed) => {
+                            return Err(protocol(ProtocolError::UnexpectedEof {
+                                what: "a buffer payload",
+                                buffered: filled as u64,
+                            }));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 decoder
                     .consume_payload((len - taken) as u64)
                     .map_err(protocol)?;

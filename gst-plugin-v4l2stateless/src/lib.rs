@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod device;
 pub mod media;
+pub mod stateless;
 
 use gst::glib;
 

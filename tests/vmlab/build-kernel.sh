@@ -4,7 +4,7 @@
 # The kernel is Debian's linux-source-6.12 + `make tinyconfig` + kernel.config, all built in.
 # Cache: ${VMLAB_CACHE:-~/.cache/mediapass/vmlab}/<key>/{bzImage,config,inputs}, where
 #   key = sha256(kernel.config, RECIPE, linux-source version, gcc version)[:16].
-# A hit costs a fraction of a second; a miss ~8-16 min on 2 cores. Concurrent calls
+# A hit costs a fraction of a second; a miss ~7-16 min on 2 cores. Concurrent calls
 # serialize on a lock, so two setups never build the same kernel twice.
 #
 #   VMLAB_JOBS=N     make -j (default: nproc, at most 2 on a shared machine is up to you)
@@ -57,7 +57,9 @@ if [ -s "$dest/bzImage" ]; then
   exit 0
 fi
 
-log "cache miss (key $key: $SRCPKG $srcver, $(gcc --version | head -1)); building, ~8-16 min on 2 cores"
+# Under the lock no other build runs: any build tree left is from a killed build (~2 GB).
+rm -rf "$CACHE"/build.*
+log "cache miss (key $key: $SRCPKG $srcver, $(gcc --version | head -1)); building, ~7-16 min on 2 cores"
 work=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 if [ -n "${VMLAB_KSRC:-}" ]; then

@@ -20,22 +20,27 @@ done >"$R/media-devices.tsv"
 dev_named() { awk -F'\t' -v n="$1" '$2 == n { print $1; exit }' "$R/video-devices.tsv"; }
 
 log "Debian's v4l2slvp9dec on visl, with visl's trace recorded"
-timeout 120 "$HERE/visl-trace.sh" "$R/vp9.trace" \
+timeout 240 "$HERE/visl-trace.sh" "$R/vp9.trace" \
   gst-launch-1.0 -q --no-fault filesrc location="$VP9" ! ivfparse ! vp9parse ! v4l2slvp9dec \
   ! video/x-raw ! checksumsink >"$R/vp9.checksums" 2>"$R/vp9.stderr"
 echo $? >"$R/vp9.status"
+# The same decode again: two captures of one input must match field by field.
+timeout 240 "$HERE/visl-trace.sh" "$R/vp9-again.trace" \
+  gst-launch-1.0 -q --no-fault filesrc location="$VP9" ! ivfparse ! vp9parse ! v4l2slvp9dec \
+  ! video/x-raw ! fakesink >/dev/null 2>"$R/vp9-again.stderr"
+echo $? >"$R/vp9-again.status"
 
 log "vicodec: stateful FWHT encode, then stateless and stateful decode"
 enc=$(dev_named stateful-encoder) dec=$(dev_named stateful-decoder) sldec=$(dev_named stateless-decoder)
 frames=10
-timeout 120 v4l2-ctl -d "$enc" -v pixelformat=FWHT --stream-mmap --stream-out-mmap \
+timeout 240 v4l2-ctl -d "$enc" -v pixelformat=FWHT --stream-mmap --stream-out-mmap \
   --stream-count $frames --stream-to-hdr "$R/fwht.hdr" >"$R/fwht-encode.log" 2>&1
 echo $? >"$R/fwht-encode.status"
 # The stateless decoder's OUTPUT (bitstream) format is SFWH: FWHT plus per-frame controls.
-timeout 120 v4l2-ctl -d "$sldec" -x pixelformat=SFWH -v pixelformat=YU12 --stream-mmap --stream-out-mmap \
+timeout 240 v4l2-ctl -d "$sldec" -x pixelformat=SFWH -v pixelformat=YU12 --stream-mmap --stream-out-mmap \
   --stream-from-hdr "$R/fwht.hdr" --stream-to "$R/fwht-stateless.yuv" >"$R/fwht-stateless.log" 2>&1
 echo $? >"$R/fwht-stateless.status"
-timeout 120 v4l2-ctl -d "$dec" -x pixelformat=FWHT -v pixelformat=YU12 --stream-mmap --stream-out-mmap \
+timeout 240 v4l2-ctl -d "$dec" -x pixelformat=FWHT -v pixelformat=YU12 --stream-mmap --stream-out-mmap \
   --stream-from-hdr "$R/fwht.hdr" --stream-to "$R/fwht-stateful.yuv" >"$R/fwht-stateful.log" 2>&1
 echo $? >"$R/fwht-stateful.status"
 v4l2-ctl -d "$sldec" -V >"$R/fwht-stateless-format.txt" 2>&1

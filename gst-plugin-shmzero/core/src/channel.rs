@@ -31,6 +31,7 @@ const MAX_FDS_PER_PACKET: usize = 4;
 /// Credentials of the process at the other end, from `SO_PEERCRED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerCredentials {
+    /// 0 when the peer is in a PID namespace not visible from ours.
     pub pid: i32,
     pub uid: u32,
     pub gid: u32,
@@ -121,12 +122,8 @@ impl Channel {
 
     /// Credentials of the peer process as of connection time.
     pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
-        let cred = rustix::net::sockopt::socket_peercred(&self.fd)?;
-        Ok(PeerCredentials {
-            pid: cred.pid.as_raw_nonzero().get(),
-            uid: cred.uid.as_raw(),
-            gid: cred.gid.as_raw(),
-        })
+        let (pid, uid, gid) = crate::peercred::peer_credentials(self.fd.as_fd())?;
+        Ok(PeerCredentials { pid, uid, gid })
     }
 
     /// Sends without ever blocking: [`ChannelError::WouldBlock`] if the
@@ -148,10 +145,17 @@ impl Channel {
         }
         let mut buf = self.send_buf.lock().unwrap_or_else(|e| e.into_inner());
         message.encode_into(&mut buf)?;
-        let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+        let fd_array;
+        let fds: &[BorrowedFd<'_>] = match fd {
+            Some(fd) => {
+                fd_array = [fd];
+                &fd_array
+            }
+            None => &[],
+        };
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
             return Err(io::Error::other("control buffer too small for one fd").into());
         }
         let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
-use rustix::fs::{FileType, Mode};
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use thiserror::Error;
@@ -44,7 +44,7 @@ pub enum RendezvousError {
     NotFound(PathBuf),
     #[error("{0}: no writer is listening (stale socket file)")]
     Refused(PathBuf),
-    #[error("{0}: connection timed out after {1:?}")]
+    #[error("{0}: timed out after {1:?}")]
     Timeout(PathBuf, Duration),
     #[error("{path}: {source}")]
     Io {
@@ -143,6 +143,10 @@ impl Listener {
     /// Listens on `path`, replacing a stale socket left by a dead writer.
     pub fn bind(path: &Path) -> Result<Listener, RendezvousError> {
         let addr = unix_addr(path)?;
+        // Two writers starting together on one stale path must not both
+        // unlink and bind: serialise probe-unlink-bind-listen with a lock on
+        // the directory itself, which leaves no file behind.
+        let _dir_lock = DirLock::acquire(path)?;
         let fd = seqpacket_socket(path)?;
         // Linux creates the socket file with the socket inode's mode minus
         // the umask: restrict it before bind so the file is never more open
@@ -232,6 +236,48 @@ impl Drop for Listener {
         {
             let _ = rustix::fs::unlink(&self.path);
         }
+    }
+}
+
+/// An exclusive `flock` on a socket's parent directory, released on drop
+/// (and by the kernel if the process dies holding it).
+struct DirLock(OwnedFd);
+
+impl DirLock {
+    /// The critical section it guards takes microseconds; waiting longer
+    /// than this means something is wrong with the directory.
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    fn acquire(path: &Path) -> Result<DirLock, RendezvousError> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| RendezvousError::io(dir, e))?;
+        let deadline = Instant::now() + Self::TIMEOUT;
+        loop {
+            match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(DirLock(fd)),
+                Err(Errno::WOULDBLOCK) | Err(Errno::INTR) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(Errno::WOULDBLOCK) => {
+                    return Err(RendezvousError::Timeout(dir.to_owned(), Self::TIMEOUT));
+                }
+                Err(e) => return Err(RendezvousError::io(dir, e)),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.0, FlockOperation::Unlock);
     }
 }
 

@@ -25,6 +25,11 @@ const WRITER_SEALS: SealFlags = SealFlags::SHRINK
     .union(SealFlags::GROW)
     .union(SealFlags::SEAL);
 
+/// Most segments a reader keeps mapped in its table at once; a writer that
+/// announces more without retiring any is misbehaving (each one costs a
+/// mapping, and `vm.max_map_count` is finite).
+pub const MAX_READER_SEGMENTS: usize = 4096;
+
 /// A writer's segment: an anonymous, sealed memfd mapped read-write.
 #[derive(Debug)]
 pub struct WriterSegment {
@@ -257,6 +262,8 @@ pub enum MapError {
     NotSealed { segment: SegmentId, seals: u32 },
     #[error("segment {segment:?} is already known")]
     Duplicate { segment: SegmentId },
+    #[error("segment {segment:?} refused: already {MAX_READER_SEGMENTS} segments mapped")]
+    TooManySegments { segment: SegmentId },
     #[error("buffer refers to unknown segment {segment:?}")]
     UnknownSegment { segment: SegmentId },
     #[error("buffer {offset}+{size} is outside segment {segment:?} of {segment_size} bytes")]
@@ -417,6 +424,11 @@ impl ReaderSegments {
     pub fn insert(&mut self, announced: NewSegment, fd: OwnedFd) -> Result<(), MapError> {
         if self.segments.contains_key(&announced.segment) {
             return Err(MapError::Duplicate {
+                segment: announced.segment,
+            });
+        }
+        if self.segments.len() >= MAX_READER_SEGMENTS {
+            return Err(MapError::TooManySegments {
                 segment: announced.segment,
             });
         }

@@ -117,6 +117,8 @@ pub enum SlotError {
     NotHeld(SlotId),
     #[error("slot {0:?} is already held by the writer")]
     AlreadyHeld(SlotId),
+    #[error("slot {0:?} is still in flight to a reader")]
+    InFlight(SlotId),
     #[error("unknown reader {0:?}")]
     UnknownReader(ReaderId),
     #[error("reader {reader:?} does not hold buffer {buffer:?}")]
@@ -277,7 +279,7 @@ impl SlotTable {
             return Err(SlotError::AlreadyHeld(slot));
         }
         if state.reader_refs > 0 {
-            return Err(SlotError::AlreadyHeld(slot));
+            return Err(SlotError::InFlight(slot));
         }
         state.writer_hold = true;
         seg.free.retain(|&i| i != slot.index);
@@ -351,7 +353,8 @@ impl SlotTable {
         id
     }
 
-    /// Offers `slot` (held by the writer) to `reader` as `buffer`. On
+    /// Offers `slot` (held by the writer) to `reader` as `buffer`, an id from
+    /// [`Self::next_buffer_id`] (the same id may go to several readers). On
     /// [`Delivery::Sent`] the reader holds a reference until
     /// [`Self::release`] (or [`Self::cancel`] if sending the descriptor failed).
     pub fn send(

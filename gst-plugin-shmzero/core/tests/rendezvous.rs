@@ -305,3 +305,44 @@ fn garbage_packets_are_errors_and_the_channel_keeps_working() {
         Message::Release(shmzero_core::BufferId(3))
     );
 }
+
+#[test]
+fn concurrent_writers_on_a_stale_path_yield_exactly_one_listener() {
+    let dir = TestDir::new();
+    let path = dir.path("race.sock");
+    for _ in 0..20 {
+        make_stale_socket(&path);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Listener::bind(&path)
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let winners: Vec<&Listener> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for result in &results {
+            if let Err(err) = result {
+                assert!(matches!(err, RendezvousError::InUse(_)), "{err}");
+            }
+        }
+        // The winner is the one reachable at the path.
+        let _reader = connect(&path, TIMEOUT).unwrap();
+        let mut accepted = false;
+        while winners[0]
+            .accept(Duration::from_millis(200))
+            .unwrap()
+            .is_some()
+        {
+            accepted = true;
+        }
+        assert!(accepted);
+        drop(results);
+        assert!(!path.exists());
+    }
+}

@@ -228,3 +228,30 @@ fn closed_peer_is_reported_as_closed() {
     let err = a.recv(TIMEOUT).unwrap_err();
     assert!(err.is_disconnect(), "{err}");
 }
+
+#[test]
+fn reader_caps_the_number_of_mapped_segments() {
+    let segment = WriterSegment::create(SegmentId(0), 4096, "many").unwrap();
+    let mut segments = ReaderSegments::new();
+    for id in 0..shmzero_core::segment::MAX_READER_SEGMENTS as u32 {
+        let announced = shmzero_core::NewSegment {
+            segment: SegmentId(id),
+            size: 4096,
+        };
+        let fd = segment.share_fd().try_clone_to_owned().unwrap();
+        segments.insert(announced, fd).unwrap();
+    }
+    let fd = segment.share_fd().try_clone_to_owned().unwrap();
+    let announced = shmzero_core::NewSegment {
+        segment: SegmentId(u32::MAX),
+        size: 4096,
+    };
+    assert!(matches!(
+        segments.insert(announced, fd),
+        Err(MapError::TooManySegments { .. })
+    ));
+    // Retiring makes room again.
+    assert!(segments.retire(SegmentId(0)));
+    let fd = segment.share_fd().try_clone_to_owned().unwrap();
+    segments.insert(announced, fd).unwrap();
+}

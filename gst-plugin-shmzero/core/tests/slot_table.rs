@@ -426,3 +426,25 @@ fn invalid_layouts_are_refused() {
     let ok = table.add_segment(1000, 3, 256).unwrap();
     assert_eq!((ok.stride, ok.size, ok.slot_offset(2)), (1024, 3072, 2048));
 }
+
+#[test]
+fn acquire_refuses_held_and_in_flight_slots() {
+    let mut table = SlotTable::new();
+    let seg = table.add_segment(64, 2, 64).unwrap().id;
+    let r = table.add_reader(1);
+    let slot = SlotId {
+        segment: seg,
+        index: 1,
+    };
+    table.acquire(slot).unwrap();
+    assert_eq!(table.acquire(slot), Err(SlotError::AlreadyHeld(slot)));
+    table.publish(slot, Instant::now()).unwrap();
+    table.writer_release(slot).unwrap();
+    assert_eq!(table.acquire(slot), Err(SlotError::InFlight(slot)));
+    // The other slot is still handed out by alloc; the acquired one is not.
+    assert_eq!(table.alloc_in(seg).unwrap().map(|s| s.index), Some(0));
+    assert_eq!(table.alloc_in(seg).unwrap(), None);
+    table.remove_reader(r).unwrap();
+    table.acquire(slot).unwrap();
+    table.check_invariants().unwrap();
+}

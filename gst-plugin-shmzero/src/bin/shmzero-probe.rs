@@ -470,8 +470,9 @@ fn main() -> ExitCode {
 /// The same source into a fakesink in one process: what the writer would cost without any
 /// transport, subtracted from writer figures in the benchmark.
 fn baseline(args: &Args) -> ExitCode {
+    let live = args.flag("live");
     let description = format!(
-        "videotestsrc num-buffers={} pattern={} ! video/x-raw,format=RGBA,width={},height={},framerate=30/1 ! fakesink name=sink sync=false",
+        "videotestsrc num-buffers={} is-live={live} pattern={} ! video/x-raw,format=RGBA,width={},height={},framerate=30/1 ! fakesink name=sink sync={live}",
         args.num("frames", 100),
         args.get("pattern").unwrap_or("smpte"),
         args.num("width", 320),

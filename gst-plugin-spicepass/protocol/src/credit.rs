@@ -153,7 +153,10 @@ impl CreditGranter {
             .consumed_bytes
             .saturating_add(payload_len)
             .min(self.received_bytes);
-        self.consumed_buffers = (self.consumed_buffers + 1).min(self.received_buffers);
+        self.consumed_buffers = self
+            .consumed_buffers
+            .saturating_add(1)
+            .min(self.received_buffers);
     }
 
     /// A new grant to send, if half a window (bytes or buffers) was consumed

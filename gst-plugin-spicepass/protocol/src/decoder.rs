@@ -71,14 +71,18 @@ impl Decoder {
         }
     }
 
-    /// Appends bytes received from the transport.
+    /// Appends bytes received from the transport. The decoder holds them
+    /// until they are decoded or taken as payload, so push one read at a
+    /// time and poll (or take the payload) in between: memory then stays
+    /// bounded by one read plus `max_body`.
     pub fn push(&mut self, bytes: &[u8]) {
         self.spare(bytes.len()).copy_from_slice(bytes);
         self.end += bytes.len();
     }
 
     /// Reads once from `reader` into the decoder's buffer (at most `max`
-    /// bytes); returns what `read` returned (`Ok(0)`: the peer closed).
+    /// bytes, `max` > 0); returns what `read` returned (`Ok(0)`: the peer
+    /// closed).
     pub fn read_from<R: Read + ?Sized>(&mut self, reader: &mut R, max: usize) -> io::Result<usize> {
         let read = reader.read(self.spare(max))?;
         // A misbehaving reader claiming more than it was given is clamped.
@@ -141,7 +145,10 @@ impl Decoder {
                 remaining,
             });
         }
-        if count > 0 && self.buffered_len() > 0 {
+        if count == 0 {
+            return Ok(());
+        }
+        if self.buffered_len() > 0 {
             return Err(ProtocolError::PayloadNotTaken {
                 buffered: self.buffered_len() as u64,
             });

@@ -6,7 +6,10 @@
 //! every future version, so any two versions can always tell each other
 //! "we do not match" instead of misparsing.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::error::ProtocolError;
@@ -288,6 +291,20 @@ pub struct Session {
     pub peer_heartbeat_interval: Option<Duration>,
 }
 
+/// Random per process: two runs of the same program never reuse session ids.
+static PROCESS_NONCE: LazyLock<u32> = LazyLock::new(|| {
+    // std seeds every RandomState from the OS; no extra dependency needed.
+    let random = RandomState::new().hash_one(std::process::id());
+    (random ^ (random >> 32)) as u32
+});
+
+/// A session id for the `connection`-th connection of this process: high
+/// 32 bits random per process, low 32 bits the connection counter, so ids
+/// differ across reconnections and across restarts.
+pub fn session_id(connection: u32) -> u64 {
+    (u64::from(*PROCESS_NONCE) << 32) | u64::from(connection)
+}
+
 /// Checks the peer's hello against ours. `expected_token`: if set, the peer
 /// must present exactly this token.
 pub fn negotiate(
@@ -475,6 +492,13 @@ mod tests {
             hello.encode(&mut Vec::new()),
             Err(ProtocolError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn session_ids_differ_per_connection() {
+        assert_ne!(session_id(1), session_id(2));
+        assert_eq!(session_id(1) >> 32, session_id(2) >> 32);
+        assert_eq!(session_id(7) & 0xffff_ffff, 7);
     }
 
     #[test]

@@ -505,8 +505,12 @@ fn payload_api_misuse_is_an_error_not_a_panic() {
         .unwrap();
     wire.extend_from_slice(&[1, 2, 3]);
     let mut decoder = Decoder::new(Role::Src, Limits::default());
+    // Zero-length calls outside a payload change nothing (the hello is still expected).
+    decoder.consume_payload(0).unwrap();
+    assert_eq!(decoder.take_payload(&mut [0u8; 4]), 0);
     decoder.push(&wire);
-    decoder.poll().unwrap();
+    assert!(matches!(decoder.poll(), Ok(Some(Decoded::Hello(_)))));
+    decoder.consume_payload(0).unwrap();
     decoder.poll().unwrap();
     assert_eq!(decoder.payload_remaining(), 10);
     assert_eq!(

@@ -7,13 +7,18 @@ use std::thread::JoinHandle;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
-use spicepass_protocol::{BufferHeader, ClientReport, Event as WireEvent, Message, Role, Session};
+use spicepass_protocol::{
+    BufferHeader, ClientReport, Event as WireEvent, EventDirection, Message, Role, Session,
+};
 
 use super::DropPolicy;
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
 use crate::session::{self, Config, Handler, SendError, WhenDisconnected, Worker};
 use crate::stats::Stats;
+
+/// How long stopping waits for the peer to read what was sent and close its end.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -184,7 +189,7 @@ impl SpicepassSink {
     }
 
     fn send_event(&self, outbox: &session::Outbox, event: &gst::Event) {
-        let wire = event_codec::to_wire(event);
+        let wire = event_codec::to_wire(event, EventDirection::Downstream);
         if event.type_() == gst::EventType::StreamStart
             || event.type_() == gst::EventType::StreamCollection
         {
@@ -196,12 +201,12 @@ impl SpicepassSink {
             );
         }
         match outbox.send(&Message::Event(wire)) {
-            Ok(seq) => {
+            Ok(generation) => {
                 session::count_event(outbox);
                 gst::debug!(
                     CAT,
                     imp = self,
-                    "sent event {:?} seqnum {:?} as frame {seq}",
+                    "sent event {:?} seqnum {:?} (connection {generation})",
                     event.type_(),
                     event.seqnum()
                 );
@@ -343,6 +348,15 @@ impl SpicepassSink {
                 Stats::add(&self.stats.dropped, 1);
                 gst::debug!(CAT, imp = self, "client lost while sending: {e}");
                 Ok(gst::FlowSuccess::Ok)
+            }
+            Err(SendError::Unencodable(e)) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Encode,
+                    ("Cannot send a buffer of {} bytes: {e}", map.len()),
+                    ["raise max-message-size on the spicepasssrc"]
+                );
+                Err(gst::FlowError::Error)
             }
             Err(SendError::Flushing | SendError::Stopping) => Err(gst::FlowError::Flushing),
         }
@@ -505,7 +519,7 @@ impl SpicepassSink {
         let running = lock(&self.running).take();
         if let Some(mut running) = running {
             running.worker.outbox().set_flushing(true);
-            running.worker.stop();
+            running.worker.stop(LINGER);
             if let Some((tx, thread)) = running.upstream.take() {
                 drop(tx);
                 let _ = thread.join();

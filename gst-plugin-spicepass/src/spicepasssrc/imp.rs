@@ -16,6 +16,9 @@ use crate::event_codec;
 use crate::session::{self, Config, Handler, Outbox, Worker};
 use crate::stats::Stats;
 
+/// How long stopping waits for the peer to read what was sent and close its end.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "spicepasssrc",
@@ -343,13 +346,16 @@ impl SpicepassSrc {
         let Some(outbox) = self.shared.outbox() else {
             return false;
         };
-        match outbox.send(&Message::Event(event_codec::to_wire(&event))) {
-            Ok(seq) => {
+        match outbox.send(&Message::Event(event_codec::to_wire(
+            &event,
+            EventDirection::Upstream,
+        ))) {
+            Ok(generation) => {
                 session::count_event(&outbox);
                 gst::debug!(
                     CAT,
                     imp = self,
-                    "sent {:?} to the guest as frame {seq}",
+                    "sent {:?} to the guest (connection {generation})",
                     event.type_()
                 );
                 true
@@ -435,7 +441,7 @@ impl SpicepassSrc {
         let _ = self.srcpad.stop_task();
         *lock(&self.shared.outbox) = None;
         if let Some(worker) = lock(&self.worker).take() {
-            worker.stop();
+            worker.stop(LINGER);
         }
         lock(&self.shared.queue).items.clear();
         gst::info!(CAT, imp = self, "stopped");

@@ -156,6 +156,15 @@ impl Link {
         }
     }
 
+    /// Half-close: the peer reads everything sent so far, then EOF; we can still read.
+    /// Closing a TCP socket with unread input would send a reset that can destroy data
+    /// the peer has not read yet, so an orderly close is shutdown(write) + drain + close.
+    pub fn shutdown_write(&self) {
+        if self.kind == Kind::Socket {
+            let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Write);
+        }
+    }
+
     fn write_vectored(&self, slices: &[IoSlice<'_>]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Socket => rustix::net::sendmsg(

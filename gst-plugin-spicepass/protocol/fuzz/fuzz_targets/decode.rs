@@ -107,7 +107,11 @@ fuzz_target!(|data: &[u8]| {
     let [options, seed, bytes @ ..] = data else {
         return;
     };
-    let role = if options & 2 == 0 { Role::Src } else { Role::Sink };
+    let role = if options & 2 == 0 {
+        Role::Src
+    } else {
+        Role::Sink
+    };
     let mut wire = Vec::new();
     if options & 1 == 1 {
         Hello::new(role.peer(), 1)

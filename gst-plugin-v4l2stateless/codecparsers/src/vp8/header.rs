@@ -235,70 +235,14 @@ fn parse_frame(data: &[u8], state: &mut Vp8State) -> Result<Vp8FrameHeader, Vp8E
         (false, false)
     };
 
-    let seg = &mut state.segmentation;
-    seg.enabled = bd.read_flag("segmentation_enabled")?;
-    seg.update_map = false;
-    seg.update_feature_data = false;
-    if seg.enabled {
-        seg.update_map = bd.read_flag("update_mb_segmentation_map")?;
-        seg.update_feature_data = bd.read_flag("update_segment_feature_data")?;
-        if seg.update_feature_data {
-            seg.absolute_values = bd.read_flag("segment_feature_mode")?;
-            for q in seg.quant_update.iter_mut() {
-                *q = bd.read_optional_signed(7, "quantizer_update_value")? as i8;
-            }
-            for lf in seg.lf_update.iter_mut() {
-                *lf = bd.read_optional_signed(6, "loop_filter_update_value")? as i8;
-            }
-        }
-        if seg.update_map {
-            for p in seg.segment_probs.iter_mut() {
-                *p = if bd.read_flag("segment_prob_update")? {
-                    bd.read_literal(8, "segment_prob")? as u8
-                } else {
-                    255
-                };
-            }
-        }
-    }
-    let segmentation = *seg;
+    let segmentation = read_segmentation(&mut bd, &mut state.segmentation)?;
 
-    let mut loop_filter = LoopFilter {
-        simple: bd.read_flag("filter_type")?,
-        level: bd.read_literal(6, "loop_filter_level")? as u8,
-        sharpness_level: bd.read_literal(3, "sharpness_level")? as u8,
-        adj_enable: bd.read_flag("loop_filter_adj_enable")?,
-        ..Default::default()
-    };
-    if loop_filter.adj_enable {
-        loop_filter.delta_update = bd.read_flag("mode_ref_lf_delta_update")?;
-        if loop_filter.delta_update {
-            for d in 0..4 {
-                if bd.read_flag("ref_frame_delta_update_flag")? {
-                    state.lf_ref_frm_delta[d] = bd.read_signed_literal(6, "delta_magnitude")? as i8;
-                }
-            }
-            for d in 0..4 {
-                if bd.read_flag("mb_mode_delta_update_flag")? {
-                    state.lf_mb_mode_delta[d] = bd.read_signed_literal(6, "delta_magnitude")? as i8;
-                }
-            }
-        }
-    }
-    loop_filter.ref_frm_delta = state.lf_ref_frm_delta;
-    loop_filter.mb_mode_delta = state.lf_mb_mode_delta;
+    let loop_filter = read_loop_filter(&mut bd, state)?;
 
     let log2_parts = bd.read_literal(2, "log2_nbr_of_dct_partitions")?;
     let num_dct_parts = 1u8 << log2_parts;
 
-    let quant = Quantization {
-        y_ac_qi: bd.read_literal(7, "y_ac_qi")? as u8,
-        y_dc_delta: bd.read_optional_signed(4, "y_dc_delta")? as i8,
-        y2_dc_delta: bd.read_optional_signed(4, "y2_dc_delta")? as i8,
-        y2_ac_delta: bd.read_optional_signed(4, "y2_ac_delta")? as i8,
-        uv_dc_delta: bd.read_optional_signed(4, "uv_dc_delta")? as i8,
-        uv_ac_delta: bd.read_optional_signed(4, "uv_ac_delta")? as i8,
-    };
+    let quant = read_quantization(&mut bd)?;
 
     let mut refresh_golden_frame = key_frame;
     let mut refresh_alternate_frame = key_frame;
@@ -328,19 +272,7 @@ fn parse_frame(data: &[u8], state: &mut Vp8State) -> Result<Vp8FrameHeader, Vp8E
     // This frame's probabilities: the saved ones plus this header's updates. They are
     // saved for the next frame only when refresh_entropy_probs is set.
     let mut entropy = state.probs;
-    let mut coeff_prob_updates = 0;
-    for (i, block) in entropy.coeff_probs.iter_mut().enumerate() {
-        for (j, band) in block.iter_mut().enumerate() {
-            for (k, ctx) in band.iter_mut().enumerate() {
-                for (l, prob) in ctx.iter_mut().enumerate() {
-                    if bd.read_bool(COEFF_UPDATE_PROBS[i][j][k][l], "coeff_prob_update_flag")? {
-                        *prob = bd.read_literal(8, "coeff_prob")? as u8;
-                        coeff_prob_updates += 1;
-                    }
-                }
-            }
-        }
-    }
+    let coeff_prob_updates = read_token_prob_updates(&mut bd, &mut entropy.coeff_probs)?;
 
     let mb_no_coeff_skip = bd.read_flag("mb_no_coeff_skip")?;
     let prob_skip_false = if mb_no_coeff_skip {
@@ -363,14 +295,7 @@ fn parse_frame(data: &[u8], state: &mut Vp8State) -> Result<Vp8FrameHeader, Vp8E
                 *p = bd.read_literal(8, "intra_chroma_prob")? as u8;
             }
         }
-        for (component, probs) in entropy.mv_probs.iter_mut().enumerate() {
-            for (i, p) in probs.iter_mut().enumerate() {
-                if bd.read_bool(MV_UPDATE_PROBS[component][i], "mv_prob_update_flag")? {
-                    let x = bd.read_literal(7, "mv_prob")? as u8;
-                    *p = if x == 0 { 1 } else { x << 1 };
-                }
-            }
-        }
+        read_mv_prob_updates(&mut bd, &mut entropy.mv_probs)?;
     }
     if refresh_entropy_probs {
         state.probs = entropy;
@@ -414,6 +339,118 @@ fn parse_frame(data: &[u8], state: &mut Vp8State) -> Result<Vp8FrameHeader, Vp8E
         first_part_header_bits: bd.consumed_bits() as u32,
         dct_part_sizes,
     })
+}
+
+fn read_segmentation(
+    bd: &mut BoolDecoder,
+    seg: &mut Segmentation,
+) -> Result<Segmentation, BoolOutOfData> {
+    seg.enabled = bd.read_flag("segmentation_enabled")?;
+    seg.update_map = false;
+    seg.update_feature_data = false;
+    if seg.enabled {
+        seg.update_map = bd.read_flag("update_mb_segmentation_map")?;
+        seg.update_feature_data = bd.read_flag("update_segment_feature_data")?;
+        if seg.update_feature_data {
+            seg.absolute_values = bd.read_flag("segment_feature_mode")?;
+            for q in seg.quant_update.iter_mut() {
+                *q = bd.read_optional_signed(7, "quantizer_update_value")? as i8;
+            }
+            for lf in seg.lf_update.iter_mut() {
+                *lf = bd.read_optional_signed(6, "loop_filter_update_value")? as i8;
+            }
+        }
+        if seg.update_map {
+            for p in seg.segment_probs.iter_mut() {
+                *p = if bd.read_flag("segment_prob_update")? {
+                    bd.read_literal(8, "segment_prob")? as u8
+                } else {
+                    255
+                };
+            }
+        }
+    }
+    Ok(*seg)
+}
+
+/// Loop filter type, level, sharpness and the (persistent) delta adjustments.
+fn read_loop_filter(
+    bd: &mut BoolDecoder,
+    state: &mut Vp8State,
+) -> Result<LoopFilter, BoolOutOfData> {
+    let mut loop_filter = LoopFilter {
+        simple: bd.read_flag("filter_type")?,
+        level: bd.read_literal(6, "loop_filter_level")? as u8,
+        sharpness_level: bd.read_literal(3, "sharpness_level")? as u8,
+        adj_enable: bd.read_flag("loop_filter_adj_enable")?,
+        ..Default::default()
+    };
+    if loop_filter.adj_enable {
+        loop_filter.delta_update = bd.read_flag("mode_ref_lf_delta_update")?;
+        if loop_filter.delta_update {
+            for delta in state.lf_ref_frm_delta.iter_mut() {
+                if bd.read_flag("ref_frame_delta_update_flag")? {
+                    *delta = bd.read_signed_literal(6, "delta_magnitude")? as i8;
+                }
+            }
+            for delta in state.lf_mb_mode_delta.iter_mut() {
+                if bd.read_flag("mb_mode_delta_update_flag")? {
+                    *delta = bd.read_signed_literal(6, "delta_magnitude")? as i8;
+                }
+            }
+        }
+    }
+    loop_filter.ref_frm_delta = state.lf_ref_frm_delta;
+    loop_filter.mb_mode_delta = state.lf_mb_mode_delta;
+    Ok(loop_filter)
+}
+
+fn read_quantization(bd: &mut BoolDecoder) -> Result<Quantization, BoolOutOfData> {
+    Ok(Quantization {
+        y_ac_qi: bd.read_literal(7, "y_ac_qi")? as u8,
+        y_dc_delta: bd.read_optional_signed(4, "y_dc_delta")? as i8,
+        y2_dc_delta: bd.read_optional_signed(4, "y2_dc_delta")? as i8,
+        y2_ac_delta: bd.read_optional_signed(4, "y2_ac_delta")? as i8,
+        uv_dc_delta: bd.read_optional_signed(4, "uv_dc_delta")? as i8,
+        uv_ac_delta: bd.read_optional_signed(4, "uv_ac_delta")? as i8,
+    })
+}
+
+/// Token probability updates (RFC 6386 13.4); returns how many were updated.
+fn read_token_prob_updates(
+    bd: &mut BoolDecoder,
+    coeff_probs: &mut super::probs::CoeffProbs,
+) -> Result<usize, BoolOutOfData> {
+    let mut updates = 0;
+    for (i, block) in coeff_probs.iter_mut().enumerate() {
+        for (j, band) in block.iter_mut().enumerate() {
+            for (k, ctx) in band.iter_mut().enumerate() {
+                for (l, prob) in ctx.iter_mut().enumerate() {
+                    if bd.read_bool(COEFF_UPDATE_PROBS[i][j][k][l], "coeff_prob_update_flag")? {
+                        *prob = bd.read_literal(8, "coeff_prob")? as u8;
+                        updates += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(updates)
+}
+
+/// Motion vector probability updates (RFC 6386 17.2): 7-bit values, 0 meaning 1.
+fn read_mv_prob_updates(
+    bd: &mut BoolDecoder,
+    mv_probs: &mut [[u8; 19]; 2],
+) -> Result<(), BoolOutOfData> {
+    for (component, probs) in mv_probs.iter_mut().enumerate() {
+        for (i, p) in probs.iter_mut().enumerate() {
+            if bd.read_bool(MV_UPDATE_PROBS[component][i], "mv_prob_update_flag")? {
+                let x = bd.read_literal(7, "mv_prob")? as u8;
+                *p = if x == 0 { 1 } else { x << 1 };
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the 3-byte little-endian sizes of all DCT partitions but the last, which
