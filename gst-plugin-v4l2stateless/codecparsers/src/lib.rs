@@ -5,8 +5,16 @@
 //! headers or a typed error naming the field that was bad. They are unit-tested,
 //! property-tested and fuzzed on their own (see `fuzz/`).
 
+pub mod annexb;
 pub mod bitreader;
 pub mod boolcoder;
+pub mod fwht;
+pub mod h264;
 pub mod ivf;
+pub mod mpeg2;
 pub mod vp8;
 pub mod vp9;
+mod zigzag;
+
+#[cfg(test)]
+mod test_bits;
