@@ -93,12 +93,12 @@ impl V4l2StatelessDec {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                ["only 8-bit 4:2:0 streams are supported so far"]
+                ("only 8-bit 4:2:0 streams are supported so far")
             );
             return Err(gst::FlowError::NotNegotiated);
         }
         let fail = |e: DecoderError| {
-            gst::element_imp_error!(self, gst::ResourceError::Settings, ["{e}"]);
+            gst::element_imp_error!(self, gst::ResourceError::Settings, ("{e}"));
             gst::FlowError::Error
         };
         state.device.stop();
@@ -175,13 +175,13 @@ impl V4l2StatelessDec {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Decode,
-                    ["the driver failed to decode picture {ts} ns; dropping it"]
+                    ("the driver failed to decode picture {ts} ns; dropping it")
                 );
                 state.device.release_output(timestamp);
                 return self.obj().drop_frame(frame);
             }
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Decode, ["{e}"]);
+                gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
                 return Err(gst::FlowError::Error);
             }
         };
@@ -201,7 +201,7 @@ impl V4l2StatelessDec {
         };
         state.device.release_output(timestamp);
         if let Err(e) = copied {
-            gst::element_imp_error!(self, gst::StreamError::Decode, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
             return Err(gst::FlowError::Error);
         }
         self.obj().finish_frame(frame)
@@ -283,7 +283,7 @@ impl VideoDecoderImpl for V4l2StatelessDec {
         let desc = self.description().ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::Failed,
-                ["{} has no device description", self.obj().type_().name()]
+                ("{} has no device description", self.obj().type_().name())
             )
         })?;
         let device = RequestDecoder::open(
@@ -292,11 +292,11 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             desc.codec,
             DEVICE_TIMEOUT,
         )
-        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ["{e}"]))?;
+        .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{e}")))?;
         let codec = CodecState::new(desc.codec, |id| device.has_control(id)).ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::NotImplemented,
-                ["{:?} decoding is not implemented", desc.codec]
+                ("{:?} decoding is not implemented", desc.codec)
             )
         })?;
         *self.state.lock().unwrap() = Some(State {
@@ -380,14 +380,14 @@ impl VideoDecoderImpl for V4l2StatelessDec {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Decode,
-                    ["skipping to the next key frame: {e}"]
+                    ("skipping to the next key frame: {e}")
                 );
                 state.codec.reset();
                 state.need_key_frame = true;
                 self.obj().drop_frame(frame)?;
             }
             Err(DecodeError::Backend(e)) => {
-                gst::element_imp_error!(self, gst::StreamError::Decode, ["{e}"]);
+                gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
                 return Err(gst::FlowError::Error);
             }
         }

@@ -122,9 +122,10 @@ fn descriptions() -> Vec<DeviceDescription> {
 }
 
 pub fn register_all(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    // Rescan when decoders appear or go (the registry caches what we register).
+    // Rescan when decoders appear or go, or the fake-device switch changes (the registry
+    // caches what we register).
     plugin.add_dependency(
-        &[] as &[&str],
+        &[FAKE_DEVICES_ENV],
         &["/dev"],
         &["media"],
         gst::PluginDependencyFlags::FILE_NAME_IS_PREFIX,
