@@ -63,15 +63,161 @@ fn max_rss_kib() -> u64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     gst::init().expect("gst init");
     gstspicepass::plugin_register_static().expect("register spicepass");
     match args.first().map(String::as_str) {
         Some("writer") => role(true, &args[1..]),
         Some("reader") => role(false, &args[1..]),
-        Some(case) => orchestrate(&[Case::parse(case)], args.get(1).and_then(|n| n.parse().ok())),
-        None => orchestrate(&[Case::Raw, Case::Small], None),
+        Some("rtt-guest") => rtt_guest(&args[1]),
+        Some("rtt-client") => rtt_client(&args[1]),
+        Some("rtt") => rtt(),
+        Some(case) => orchestrate(
+            &[Case::parse(case)],
+            args.get(1).and_then(|n| n.parse().ok()),
+        ),
+        None => {
+            orchestrate(&[Case::Raw, Case::Small], None);
+            rtt();
+        }
     }
+}
+
+/// Upstream event round trip: the client pushes a custom upstream event, the guest answers
+/// with a custom downstream event through the stream; timed on the client.
+fn rtt() {
+    let dir = std::env::temp_dir().join(format!("spicepass-rtt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let uri = format!("spicepass+unix://{}/rtt.sock", dir.display());
+    let me = std::env::current_exe().unwrap();
+    let mut guest = Command::new(&me).args(["rtt-guest", &uri]).spawn().unwrap();
+    let out = Command::new(&me)
+        .args(["rtt-client", &uri])
+        .output()
+        .unwrap();
+    let _ = guest.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+const PINGS: u32 = 200;
+
+fn rtt_guest(uri: &str) {
+    let pipeline: gst::Pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! spicepasssink name=end uri={uri} drop-policy=block"
+    ))
+    .unwrap()
+    .downcast()
+    .unwrap();
+    let appsrc = pipeline.by_name("src").unwrap();
+    appsrc.set_property("caps", gst::Caps::new_empty_simple("application/x-ping"));
+    let pad = pipeline.by_name("end").unwrap().static_pad("sink").unwrap();
+    let weak_src = appsrc.downgrade();
+    let reply_pad = pad.clone();
+    pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data
+            && let Some(s) = e.structure()
+            && s.name() == "ping"
+        {
+            let n = s.get::<u32>("n").unwrap_or(0);
+            let pong = gst::event::CustomDownstream::new(
+                gst::Structure::builder("pong").field("n", n).build(),
+            );
+            // The reply enters the sink like any serialized event from upstream.
+            let _ = reply_pad.send_event(pong);
+            if n + 1 == PINGS
+                && let Some(src) = weak_src.upgrade()
+            {
+                let _ = src.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let _ = appsrc
+        .emit_by_name::<gst::FlowReturn>("push-buffer", &[&gst::Buffer::with_size(16).unwrap()]);
+    let bus = pipeline.bus().unwrap();
+    let _ = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+}
+
+fn rtt_client(uri: &str) {
+    let pipeline: gst::Pipeline = gst::parse::launch(&format!(
+        "spicepasssrc uri={uri} ! fakesink name=sink sync=false"
+    ))
+    .unwrap()
+    .downcast()
+    .unwrap();
+    let pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    let (pong_tx, pong_rx) = std::sync::mpsc::channel::<u32>();
+    let (first_tx, first_rx) = std::sync::mpsc::channel::<()>();
+    let first_tx = Mutex::new(Some(first_tx));
+    pad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(_)) => {
+                    if let Some(tx) = first_tx.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Some(gst::PadProbeData::Event(e)) => {
+                    if let Some(s) = e.structure()
+                        && s.name() == "pong"
+                    {
+                        let _ = pong_tx.send(s.get::<u32>("n").unwrap_or(0));
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    first_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("first buffer");
+    let mut rtts = Vec::new();
+    for n in 0..PINGS {
+        let ping =
+            gst::event::CustomUpstream::new(gst::Structure::builder("ping").field("n", n).build());
+        let t0 = Instant::now();
+        pad.push_event(ping);
+        match pong_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(m) if m == n => rtts.push(t0.elapsed()),
+            _ => break,
+        }
+    }
+    let bus = pipeline.bus().unwrap();
+    let _ = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    rtts.sort();
+    if rtts.is_empty() {
+        println!("upstream event round trip: no pong received");
+        return;
+    }
+    let pct = |p: usize| rtts[(rtts.len() * p / 100).min(rtts.len() - 1)].as_secs_f64() * 1e6;
+    println!(
+        "upstream event round trip (client custom-upstream → guest pipeline → custom-downstream back), {} pings: median {:.0} µs, p90 {:.0} µs, max {:.0} µs",
+        rtts.len(),
+        pct(50),
+        pct(90),
+        pct(100)
+    );
 }
 
 #[derive(Default, Debug, Clone)]
@@ -93,7 +239,8 @@ fn parse_result(line: &str) -> Option<Sample> {
             "cpu_ms" => s.cpu_ms = v.parse().ok()?,
             "wall_s" => s.wall_s = v.parse().ok()?,
             "rss_mib" => s.rss_mib = v.parse().ok()?,
-            "rtt_us" => s.extra = format!("heartbeat RTT {v} µs"),
+            "rtt_us" => s.extra.push_str(&format!("heartbeat RTT {v} µs; ")),
+            "framing_b" => s.extra.push_str(&format!("{v} B framing/buffer; ")),
             _ => {}
         }
     }
@@ -133,7 +280,11 @@ fn orchestrate(cases: &[Case], count: Option<u64>) {
                         [w.extra, r.extra].join(" ").trim()
                     );
                 }
-                Err(e) => println!("| {} | {} | failed: {e} | | | | | |", case.name(), transport),
+                Err(e) => println!(
+                    "| {} | {} | failed: {e} | | | | | |",
+                    case.name(),
+                    transport
+                ),
             }
         }
     }
@@ -223,8 +374,16 @@ fn run_pair(transport: &str, case: Case, n: u64, addr: &str) -> Result<(Sample, 
         }
     }
     std::thread::sleep(Duration::from_millis(100));
-    let w = wres.lock().unwrap().clone().ok_or("writer reported nothing")?;
-    let r = rres.lock().unwrap().clone().ok_or("reader reported nothing")?;
+    let w = wres
+        .lock()
+        .unwrap()
+        .clone()
+        .ok_or("writer reported nothing")?;
+    let r = rres
+        .lock()
+        .unwrap()
+        .clone()
+        .ok_or("reader reported nothing")?;
     Ok((w, r))
 }
 
@@ -246,7 +405,8 @@ fn make_buffers(case: Case, n: u64) -> (gst::Caps, Vec<gst::Buffer>) {
                 .field("stream-format", "byte-stream")
                 .field("alignment", "au")
                 .build();
-            let block = gst::Buffer::from_mut_slice((0..50_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+            let block =
+                gst::Buffer::from_mut_slice((0..50_000u32).map(|i| i as u8).collect::<Vec<u8>>());
             let mut seed = 0x1234_5678u32;
             let sizes = (0..64).map(|_| {
                 seed ^= seed << 13;
@@ -255,7 +415,11 @@ fn make_buffers(case: Case, n: u64) -> (gst::Caps, Vec<gst::Buffer>) {
                 1000 + (seed % 49_000) as usize
             });
             let buffers = sizes
-                .map(|len| block.copy_region(gst::BufferCopyFlags::MEMORY, 0..len).unwrap())
+                .map(|len| {
+                    block
+                        .copy_region(gst::BufferCopyFlags::MEMORY, 0..len)
+                        .unwrap()
+                })
                 .collect();
             (caps, buffers)
         }
@@ -269,16 +433,26 @@ fn role(writer: bool, args: &[String]) {
     let addr = args[3].as_str();
     let (caps, templates) = make_buffers(case, n);
     let desc = match (writer, transport) {
-        (true, "spicepass") => format!("appsrc name=src ! spicepasssink name=end uri={addr} drop-policy=block"),
-        (false, "spicepass") => format!("spicepasssrc name=end uri={addr} ! fakesink name=sink sync=false"),
-        (true, "gdp-tcp") => format!("appsrc name=src ! gdppay ! tcpserversink name=end host=127.0.0.1 port={addr} sync=false"),
-        (false, "gdp-tcp") => format!("tcpclientsrc host=127.0.0.1 port={addr} ! gdpdepay ! fakesink name=sink sync=false"),
+        (true, "spicepass") => {
+            format!("appsrc name=src ! spicepasssink name=end uri={addr} drop-policy=block")
+        }
+        (false, "spicepass") => {
+            format!("spicepasssrc name=end uri={addr} ! fakesink name=sink sync=false")
+        }
+        (true, "gdp-tcp") => format!(
+            "appsrc name=src ! gdppay ! tcpserversink name=end host=127.0.0.1 port={addr} sync=false"
+        ),
+        (false, "gdp-tcp") => format!(
+            "tcpclientsrc host=127.0.0.1 port={addr} ! gdpdepay ! fakesink name=sink sync=false"
+        ),
         (true, _) => "appsrc name=src ! ipcpipelinesink name=end fdin=3 fdout=3".to_owned(),
         (false, _) => "ipcpipelinesrc fdin=3 fdout=3 ! fakesink name=sink sync=false".to_owned(),
     };
     let pipeline: gst::Pipeline = if !writer && transport == "ipcpipeline" {
         // The ipcpipelinesrc must be a direct child of the slave pipeline it controls.
-        let slave = gst::ElementFactory::make("ipcslavepipeline").build().expect("ipcslavepipeline");
+        let slave = gst::ElementFactory::make("ipcslavepipeline")
+            .build()
+            .expect("ipcslavepipeline");
         let src = gst::ElementFactory::make("ipcpipelinesrc")
             .property("fdin", 3i32)
             .property("fdout", 3i32)
@@ -294,23 +468,35 @@ fn role(writer: bool, args: &[String]) {
         src.link(&sink).unwrap();
         slave.downcast().expect("ipcslavepipeline is a pipeline")
     } else {
-        gst::parse::launch(&desc).expect("pipeline").downcast().unwrap()
+        gst::parse::launch(&desc)
+            .expect("pipeline")
+            .downcast()
+            .unwrap()
     };
     let first_cpu = Arc::new(Mutex::new(None::<(u64, Instant)>));
     let last = Arc::new(Mutex::new(Instant::now()));
     let count = Arc::new(AtomicU64::new(0));
+    let payload_total = Arc::new(AtomicU64::new(0));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let probe_pad = if writer {
         pipeline.by_name("end").unwrap().static_pad("sink").unwrap()
     } else {
-        pipeline.by_name("sink").unwrap().static_pad("sink").unwrap()
+        pipeline
+            .by_name("sink")
+            .unwrap()
+            .static_pad("sink")
+            .unwrap()
     };
     {
         let first_cpu = first_cpu.clone();
         let last = last.clone();
         let count = count.clone();
+        let payload_total = payload_total.clone();
         let done = Mutex::new(Some(done_tx));
-        probe_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        probe_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                payload_total.fetch_add(b.size() as u64, Ordering::Relaxed);
+            }
             let c = count.fetch_add(1, Ordering::Relaxed) + 1;
             let mut f = first_cpu.lock().unwrap();
             if f.is_none() {
@@ -318,7 +504,9 @@ fn role(writer: bool, args: &[String]) {
             }
             *last.lock().unwrap() = Instant::now();
             // gdpdepay never gets EOS (gdppay does not serialize it): stop after N.
-            if c == n && let Some(tx) = done.lock().unwrap().take() {
+            if c == n
+                && let Some(tx) = done.lock().unwrap().take()
+            {
                 let _ = tx.send(());
             }
             gst::PadProbeReturn::Ok
@@ -330,14 +518,20 @@ fn role(writer: bool, args: &[String]) {
         appsrc.set_property("format", gst::Format::Time);
         appsrc.set_property("max-bytes", 64u64 * 1024 * 1024);
         appsrc.set_property("block", true);
-        let client_ready = Arc::new((Mutex::new(transport != "gdp-tcp"), std::sync::Condvar::new()));
+        let client_ready = Arc::new((
+            Mutex::new(transport != "gdp-tcp"),
+            std::sync::Condvar::new(),
+        ));
         if transport == "gdp-tcp" {
             let cr = client_ready.clone();
-            pipeline.by_name("end").unwrap().connect("client-added", false, move |_| {
-                *cr.0.lock().unwrap() = true;
-                cr.1.notify_all();
-                None
-            });
+            pipeline
+                .by_name("end")
+                .unwrap()
+                .connect("client-added", false, move |_| {
+                    *cr.0.lock().unwrap() = true;
+                    cr.1.notify_all();
+                    None
+                });
         }
         let p = pipeline.clone();
         std::thread::spawn(move || {
@@ -357,7 +551,9 @@ fn role(writer: bool, args: &[String]) {
                         b.set_flags(gst::BufferFlags::DELTA_UNIT);
                     }
                 }
-                if appsrc.emit_by_name::<gst::FlowReturn>("push-buffer", &[&b]) != gst::FlowReturn::Ok {
+                if appsrc.emit_by_name::<gst::FlowReturn>("push-buffer", &[&b])
+                    != gst::FlowReturn::Ok
+                {
                     break;
                 }
             }
@@ -375,7 +571,10 @@ fn role(writer: bool, args: &[String]) {
             break;
         }
         if Instant::now() > deadline {
-            eprintln!("{transport} {} timed out", if writer { "writer" } else { "reader" });
+            eprintln!(
+                "{transport} {} timed out",
+                if writer { "writer" } else { "reader" }
+            );
             break;
         }
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
@@ -399,10 +598,19 @@ fn role(writer: bool, args: &[String]) {
     }
     let end_cpu = cpu_ns();
     let end_time = *last.lock().unwrap();
-    let rtt = pipeline
+    let stats = pipeline
         .by_name("end")
         .filter(|e| e.has_property("stats"))
-        .and_then(|e| e.property::<gst::Structure>("stats").get::<Option<gst::ClockTime>>("rtt").ok().flatten());
+        .map(|e| e.property::<gst::Structure>("stats"));
+    let rtt = stats
+        .as_ref()
+        .and_then(|s| s.get::<Option<gst::ClockTime>>("rtt").ok().flatten());
+    // Bytes on the wire beyond the payloads, per buffer (events and hello amortised in).
+    let framing = stats.as_ref().filter(|_| writer).and_then(|s| {
+        let sent = s.get::<u64>("bytes-sent").ok()?;
+        let buffers = s.get::<u64>("buffers-sent").ok()?.max(1);
+        Some(sent.saturating_sub(payload_total.load(Ordering::Relaxed)) as f64 / buffers as f64)
+    });
     let _ = pipeline.set_state(gst::State::Null);
     let (start_cpu, start_time) = first_cpu.lock().unwrap().unwrap_or((end_cpu, end_time));
     let mut line = format!(
@@ -414,6 +622,9 @@ fn role(writer: bool, args: &[String]) {
     );
     if let Some(rtt) = rtt {
         line.push_str(&format!(" rtt_us={}", rtt.useconds()));
+    }
+    if let Some(f) = framing {
+        line.push_str(&format!(" framing_b={f:.1}"));
     }
     println!("{line}");
 }

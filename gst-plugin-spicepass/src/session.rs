@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
 use spicepass_protocol::{
     BufferHeader, Capabilities, ClientReport, CreditGranter, CreditSender, Decoded, Decoder,
     Encoder, Event as WireEvent, Frame, Goodbye, GoodbyeReason, Hello, Limits, Liveness, Message,
@@ -565,6 +566,7 @@ fn serve(
     }
     handler.connected(generation, &session);
 
+    let mut payloads = PayloadMemory::default();
     let mut liveness = Liveness::new(
         now_ns(),
         config.heartbeat_interval,
@@ -587,6 +589,7 @@ fn serve(
                 outbox,
                 config,
                 &mut liveness,
+                &mut payloads,
             )? {
                 return Ok(reason);
             }
@@ -633,6 +636,7 @@ fn dispatch(
     outbox: &Outbox,
     config: &Config,
     liveness: &mut Liveness,
+    payloads: &mut PayloadMemory,
 ) -> Result<Option<String>, SessionError> {
     let protocol = |source| SessionError::Protocol {
         peer: config.address.to_string(),
@@ -658,7 +662,7 @@ fn dispatch(
                     max: usize::MAX as u64,
                 })
             })?;
-            let mut buffer = gst::Buffer::with_size(len).map_err(|_| {
+            let mut buffer = payloads.acquire(len).ok_or_else(|| {
                 LinkError::Io(std::io::Error::other(format!(
                     "cannot allocate {len} bytes"
                 )))
@@ -732,6 +736,46 @@ fn dispatch(
         Message::WindowGeometry(_) => {}
     }
     Ok(None)
+}
+
+/// Memory for received payloads. Big payloads of a recurring size (raw video) come from a
+/// buffer pool, so the kernel copies into pages that are already mapped instead of
+/// page-faulting a fresh multi-megabyte allocation per frame.
+#[derive(Default)]
+struct PayloadMemory {
+    pool: Option<(usize, gst::BufferPool)>,
+}
+
+/// Below this, plain allocations are cheap enough.
+const POOL_MIN_SIZE: usize = 256 * 1024;
+
+impl PayloadMemory {
+    fn acquire(&mut self, len: usize) -> Option<gst::Buffer> {
+        if len < POOL_MIN_SIZE {
+            return gst::Buffer::with_size(len).ok();
+        }
+        if self.pool.as_ref().map(|(size, _)| *size) != Some(len) {
+            if let Some((_, old)) = self.pool.take() {
+                let _ = old.set_active(false);
+            }
+            let pool = gst::BufferPool::new();
+            let mut config = pool.config();
+            config.set_params(None, u32::try_from(len).ok()?, 2, 0);
+            pool.set_config(config).ok()?;
+            pool.set_active(true).ok()?;
+            self.pool = Some((len, pool));
+        }
+        let (_, pool) = self.pool.as_ref()?;
+        pool.acquire_buffer(None).ok()
+    }
+}
+
+impl Drop for PayloadMemory {
+    fn drop(&mut self) {
+        if let Some((_, pool)) = self.pool.take() {
+            let _ = pool.set_active(false);
+        }
+    }
 }
 
 /// A session id that differs on every connection (and between processes).
