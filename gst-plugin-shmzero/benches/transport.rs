@@ -137,6 +137,9 @@ struct Case {
 }
 
 struct Row {
+    /// CPU the sink's streaming thread spent inside render per frame (shmzerosink's own
+    /// `render-cpu-ns` stat; shmsink has no equivalent).
+    render_ms: Option<f64>,
     case: String,
     transport: &'static str,
     fps: f64,
@@ -146,6 +149,14 @@ struct Row {
     writer_rss_mb: f64,
     reader_rss_mb: f64,
     note: String,
+}
+
+/// `key=(type)value` from a GstStructure string, as f64.
+fn stat(structure: &str, key: &str) -> Option<f64> {
+    let start = structure.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &structure[start..];
+    let rest = rest.split_once(')').map_or(rest, |(_, v)| v);
+    rest.split([',', ';']).next()?.trim().parse().ok()
 }
 
 fn caps(case: &Case) -> String {
@@ -283,7 +294,16 @@ fn run(case: &Case, transport: Transport, base: &Summary) -> Row {
     } else {
         String::new()
     };
+    let rendered: f64 = writers
+        .iter()
+        .filter_map(|w| stat(&w.stats, "rendered"))
+        .sum();
+    let render_ns: f64 = writers
+        .iter()
+        .filter_map(|w| stat(&w.stats, "render-cpu-ns"))
+        .sum();
     Row {
+        render_ms: (rendered > 0.0).then(|| render_ns / rendered / 1e6),
         case: case.name.to_owned(),
         transport: transport.name(),
         fps,
@@ -339,9 +359,9 @@ fn main() {
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load().trim());
     println!(
-        "| case | transport | fps (reader) | writer CPU ms/frame | baseline ms/frame | reader CPU ms/frame | transport ms/frame (w − base + r) | writer peak RSS MB | reader peak RSS MB | note |"
+        "| case | transport | fps (reader) | writer CPU ms/frame | baseline ms/frame | reader CPU ms/frame | transport ms/frame (w − base + r) | sink render CPU ms/frame | writer peak RSS MB | reader peak RSS MB | note |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     // SHMZERO_BENCH_CASES=a,d runs only those cases.
     let selected = std::env::var("SHMZERO_BENCH_CASES").unwrap_or_default();
     for case in cases.iter().filter(|c| {
@@ -354,7 +374,7 @@ fn main() {
         for transport in [Transport::ShmZero, Transport::Shm] {
             let row = run(case, transport, &base);
             println!(
-                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.0} | {:.0} | {} |",
                 row.case,
                 row.transport,
                 row.fps,
@@ -362,6 +382,8 @@ fn main() {
                 row.baseline_ms,
                 row.reader_ms,
                 row.writer_ms - row.baseline_ms + row.reader_ms,
+                row.render_ms
+                    .map_or("n/a".to_owned(), |ms| format!("{ms:.4}")),
                 row.writer_rss_mb,
                 row.reader_rss_mb,
                 row.note
@@ -370,11 +392,15 @@ fn main() {
                 let per_second = f64::from(case.live_feeds) * 30.0;
                 let transport_ms = (row.writer_ms - row.baseline_ms + row.reader_ms) * per_second;
                 println!(
-                    "|   ↳ {} feeds × 30 fps | {} | | | | reader {:.2} % of a core | transport {:.2} % of a core | | | |",
+                    "|   ↳ {} feeds × 30 fps | {} | | | | reader {:.2} % of a core | transport {:.2} % of a core | sinks' render + reader {} | | | |",
                     case.live_feeds,
                     row.transport,
                     row.reader_ms * per_second / 10.0,
-                    transport_ms / 10.0
+                    transport_ms / 10.0,
+                    row.render_ms.map_or("n/a".to_owned(), |ms| format!(
+                        "{:.2} % of a core",
+                        (ms + row.reader_ms) * per_second / 10.0
+                    ))
                 );
             }
         }

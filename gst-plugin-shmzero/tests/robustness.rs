@@ -47,6 +47,11 @@ fn a_stalled_reader_neither_slows_the_others_nor_survives_being_killed() {
     let (a0, b0) = (a.frames(), b.frames());
     std::thread::sleep(Duration::from_secs(3));
     let (a1, b1) = (a.frames(), b.frames());
+    eprintln!(
+        "healthy readers while one is stalled: {} and {} frames in 3 s",
+        a1 - a0,
+        b1 - b0
+    );
     // 3 s at 30 fps is 90 frames; a shared slot pool or a blocking send would have stopped
     // them at a handful (shmsink/shmsrc gets 9, measured). Half the rate leaves room for a
     // loaded machine without hiding a stall.

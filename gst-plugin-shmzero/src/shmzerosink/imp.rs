@@ -164,7 +164,8 @@ impl ObjectImpl for ShmZeroSink {
                     .nick("Statistics")
                     .blurb(
                         "Counters: zero-copy-buffers, fd-buffers, copied-buffers (foreign \
-                         memory copied once into a slot), deliveries, dropped frames, readers",
+                         memory copied once into a slot), deliveries, dropped frames, readers, \
+                         rendered and render-cpu-ns (streaming-thread CPU spent sending)",
                     )
                     .read_only()
                     .build(),
