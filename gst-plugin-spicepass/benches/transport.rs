@@ -561,7 +561,8 @@ fn role(writer: bool, args: &[String]) {
             drop(p);
         });
     }
-    if !(transport == "ipcpipeline" && !writer) {
+    // An ipcslavepipeline follows the master's state changes.
+    if transport != "ipcpipeline" || writer {
         pipeline.set_state(gst::State::Playing).expect("playing");
     }
     let bus = pipeline.bus().unwrap();
