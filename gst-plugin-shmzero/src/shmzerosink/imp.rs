@@ -94,7 +94,7 @@ impl ObjectImpl for ShmZeroSink {
                     .build(),
                 glib::ParamSpecUInt::builder("min-buffers")
                     .nick("Minimum buffers")
-                    .blurb("Shared-memory slots allocated up front in the proposed pool")
+                    .blurb("Minimum number of buffers the proposed pool announces to upstream")
                     .minimum(1)
                     .maximum(1024)
                     .default_value(DEFAULT_MIN_BUFFERS)
