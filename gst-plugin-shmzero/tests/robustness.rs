@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Proc, TestDir, dev_shm, probe};
+use common::{Proc, TestDir, assert_no_new_shm, dev_shm, probe};
 
 /// A live 30 fps writer that runs until killed.
 fn live_writer(socket: &str, extra_sink_props: &str) -> Proc {
@@ -88,8 +88,10 @@ fn killed_readers_are_reclaimed_at_once_twenty_times_over() {
         "slow-reader-timeout=0 max-buffers=8 max-in-flight=4",
     );
     let mut baseline = None;
+    let mut pids = vec![writer.pid()];
     for cycle in 0..20 {
         let mut r = reader("reader", &socket, &[]);
+        pids.push(r.pid());
         r.wait_frames(3);
         r.kill9();
         writer.wait_until("the killed reader to be dropped", |lines| {
@@ -128,7 +130,8 @@ fn killed_readers_are_reclaimed_at_once_twenty_times_over() {
             last.dump()
         );
     }
-    assert_eq!(dev_shm(), shm_before, "something appeared in /dev/shm");
+    pids.push(last.pid());
+    assert_no_new_shm(&shm_before, &pids);
     drop(writer);
 }
 
@@ -139,9 +142,11 @@ fn reader_reconnects_across_twenty_killed_writers() {
     let shm_before = dev_shm();
     let r = reader("reader", &socket, &["--reconnect", "--timeout-ms", "0"]);
     let mut baseline = None;
+    let mut pids = vec![r.pid()];
     for cycle in 0..20 {
         let before = r.frames();
         let mut w = live_writer(&socket, "");
+        pids.push(w.pid());
         r.wait_frames(before + 3);
         // Only our socket, never a `.0` sibling.
         assert_eq!(dir.entries(), vec!["s.sock".to_owned()], "cycle {cycle}");
@@ -170,7 +175,8 @@ fn reader_reconnects_across_twenty_killed_writers() {
     let mut last = Proc::spawn("last-writer", cmd);
     assert!(last.wait().success(), "{}", last.dump());
     assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
-    assert_eq!(dev_shm(), shm_before, "something appeared in /dev/shm");
+    pids.push(last.pid());
+    assert_no_new_shm(&shm_before, &pids);
     assert!(r.count(|l| l.starts_with("error")) == 0, "{}", r.dump());
 }
 
