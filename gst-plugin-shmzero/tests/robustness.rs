@@ -185,7 +185,7 @@ fn writer_death_is_an_error_not_eos() {
     let dir = TestDir::new("wdeath");
     let socket = dir.socket("s");
     let mut w = live_writer(&socket, "");
-    let mut r = reader("reader", &socket, &[]);
+    let mut r = reader("reader", &socket, &["--keep-first"]);
     r.wait_frames(5);
     w.kill9();
     let status = r.wait();
@@ -200,6 +200,14 @@ fn writer_death_is_an_error_not_eos() {
     );
     assert!(
         !lines.iter().any(|l| l.starts_with("event eos")),
+        "{}",
+        r.dump()
+    );
+    // The buffer it held since the start is still mapped and unchanged after the writer died.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "kept-buffer unchanged=1 size=307200"),
         "{}",
         r.dump()
     );

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! shmzero-probe read  --socket PATH [--frames N] [--reconnect] [--timeout-ms T] [--quiet]
+//!                     [--keep-first] [--not-live]
 //!                     [--src shmzero|shm --caps CAPS] [--branches K --socket-prefix P]
 //! shmzero-probe write --socket PATH --frames N [--width W --height H] [--pattern P] [--live]
 //!                     [--fd-memory] [--no-pool] [--caps-change-at K] [--seek-at K]
@@ -122,6 +123,16 @@ fn in_shared_mapping(buffer: &gst::BufferRef, cache: &mut Vec<(usize, usize)>) -
     inside(cache)
 }
 
+/// FNV-1a over every byte of the buffer.
+fn checksum(buffer: &gst::BufferRef) -> u64 {
+    let Ok(map) = buffer.map_readable() else {
+        return 0;
+    };
+    map.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn run_pipeline(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), String> {
     pipeline
         .set_state(gst::State::Playing)
@@ -210,6 +221,10 @@ fn read(args: &Args) -> ExitCode {
     let frames = Arc::new(AtomicU64::new(0));
     let zero_copy = Arc::new(AtomicU64::new(0));
     let first_frame: Arc<Mutex<Option<(Instant, Duration)>>> = Arc::default();
+    // --keep-first: hold the first buffer to the end and check its bytes did not change, even
+    // after the writer is gone (its mapping must outlive the connection).
+    let keep_first = args.flag("keep-first");
+    let kept: Arc<Mutex<Option<(gst::Buffer, u64)>>> = Arc::default();
     for branch in 0..branches {
         let sink = pipeline.by_name(&format!("sink{branch}")).expect("sink");
         let pad = sink.static_pad("sink").expect("sink pad");
@@ -218,6 +233,7 @@ fn read(args: &Args) -> ExitCode {
         let first_frame = first_frame.clone();
         let pipeline_weak = pipeline.downgrade();
         let maps = Mutex::new(Vec::new());
+        let kept = kept.clone();
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::EVENT_FLUSH,
             move |_, info| {
@@ -226,6 +242,10 @@ fn read(args: &Args) -> ExitCode {
                         let n = frames.fetch_add(1, Ordering::SeqCst) + 1;
                         if n == warmup + 1 {
                             *first_frame.lock().unwrap() = Some((Instant::now(), rusage().0));
+                        }
+                        if keep_first && n == 1 {
+                            let sum = checksum(buffer);
+                            *kept.lock().unwrap() = Some((buffer.clone(), sum));
                         }
                         let zc = in_shared_mapping(buffer, &mut maps.lock().unwrap());
                         if zc {
@@ -270,6 +290,13 @@ fn read(args: &Args) -> ExitCode {
     let limit = Duration::from_millis(args.num("limit-ms", 60_000));
     let started = Instant::now();
     let result = run_pipeline(&pipeline, limit);
+    if let Some((buffer, sum)) = kept.lock().unwrap().take() {
+        say(&format!(
+            "kept-buffer unchanged={} size={}",
+            u8::from(checksum(&buffer) == sum),
+            buffer.size()
+        ));
+    }
     let (cpu, maxrss) = rusage();
     let n = frames.load(Ordering::SeqCst);
     let (first_at, cpu_at_first) = first_frame.lock().unwrap().unwrap_or((started, cpu));
