@@ -61,6 +61,9 @@ pub enum SessionError {
     },
     #[error("{0}")]
     Link(#[from] LinkError),
+    /// The peer closed the session because it does not accept us (auth, version, garbage).
+    #[error("the peer refused the session: {0}")]
+    Refused(String),
 }
 
 /// What the element does with what arrives. Called from the worker thread.

@@ -143,6 +143,20 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
                 }
             }
             Err(SessionError::Link(LinkError::Cancelled)) => return,
+            Err(SessionError::Refused(why)) => {
+                // A client cannot fix this by retrying; a guest keeps waiting for another.
+                let fatal = config.role == Role::Src || !rendezvous.can_reconnect();
+                handler.protocol_error(
+                    &format!("{} refused the session: {why}", rendezvous.describe()),
+                    fatal,
+                );
+                if was_connected {
+                    handler.lost(generation, &why);
+                }
+                if fatal {
+                    return;
+                }
+            }
             Err(SessionError::Protocol { source, .. }) => {
                 let fatal = matches!(source, ProtocolError::VersionMismatch { .. })
                     || !rendezvous.can_reconnect();
@@ -441,6 +455,17 @@ fn dispatch(
             }
         }
         Message::Goodbye(bye) => {
+            let refused = [
+                GoodbyeReason::AUTH_FAILED,
+                GoodbyeReason::INCOMPATIBLE,
+                GoodbyeReason::PROTOCOL_ERROR,
+            ];
+            if refused.contains(&bye.reason) {
+                return Err(SessionError::Refused(format!(
+                    "{}: {}",
+                    bye.reason, bye.message
+                )));
+            }
             return Ok(Some(format!(
                 "peer said goodbye ({}): {}",
                 bye.reason, bye.message
