@@ -86,6 +86,8 @@ pub struct ReaderStats {
     pub bad_events: Counter,
     pub segments_mapped: Counter,
     pub connections: Counter,
+    /// Buffers received while a live source was PAUSED, released without pushing.
+    pub dropped_while_paused: Counter,
     /// Buffers still held downstream (released to the writer when dropped).
     pub in_flight: AtomicGauge,
 }
@@ -98,6 +100,7 @@ impl ReaderStats {
             .field("bad-events", self.bad_events.get())
             .field("segments-mapped", self.segments_mapped.get())
             .field("connections", self.connections.get())
+            .field("dropped-while-paused", self.dropped_while_paused.get())
             .field("in-flight", self.in_flight.get())
             .build()
     }
