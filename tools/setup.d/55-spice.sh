@@ -7,7 +7,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] && SUDO=() || SUDO=(sudo)
 
 # `-spice help` exits 1 even when it works: look at what it prints.
-has_spice() { qemu-system-x86_64 -spice help 2>&1 | grep -q '^spice options'; }
+has_spice() { local help; help=$(qemu-system-x86_64 -spice help 2>&1 || true); [[ $help == 'spice options'* ]]; }
 if has_spice; then
   exit 0
 fi
