@@ -43,8 +43,11 @@ fn encode(codec: &str, container: &str, out: &Path) {
     assert!(status.success(), "encoding {}", out.display());
 }
 
+/// An IVF frame: its 8 pts bytes and its payload.
+type IvfFrame = (Vec<u8>, Vec<u8>);
+
 /// IVF frames: 32-byte header (length at 6..8), then (u32 size, u64 pts, data).
-fn ivf_split(data: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+fn ivf_split(data: &[u8]) -> (Vec<u8>, Vec<IvfFrame>) {
     assert!(data.starts_with(b"DKIF"));
     let header_len = u16::from_le_bytes([data[6], data[7]]) as usize;
     let mut frames = Vec::new();
@@ -180,7 +183,7 @@ fn seek_drain_and_corrupt_input_on_visl() {
         let first = get("first_after_ms");
         let first_frame = (first * 30 + 500) / 1000;
         assert!(
-            first_frame > 0 && first_frame as usize % KEY_INTERVAL == 0,
+            first_frame > 0 && (first_frame as usize).is_multiple_of(KEY_INTERVAL),
             "{codec}: decoding restarts at a mid-stream key frame, not at {first} ms"
         );
         assert_eq!(
