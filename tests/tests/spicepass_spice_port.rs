@@ -20,6 +20,7 @@ const GUEST_TO_HOST: usize = 8 * 1024 * 1024;
 const HOST_TO_GUEST: usize = 1024 * 1024 + 12_345;
 /// Waiting for the VM includes waiting for other lab VMs (they run one at a time).
 const VM_START_LIMIT: Duration = Duration::from_secs(1800);
+const THROUGHPUT_BYTES: usize = 64 * 1024 * 1024;
 const IO_LIMIT: Duration = Duration::from_secs(180);
 
 /// A deterministic, non-repeating byte pattern (xorshift), different per seed.
@@ -105,9 +106,15 @@ cat "$s/to-host.bin" >&3
 wait $reader
 exec 3>&-
 echo closed >"$s/guest-closed"
-# Stay up so the host sees the port close before the server goes away.
-sleep 15"#,
-        share = share.display()
+# Closed long enough for the host to see it; then reopen for the throughput run, which
+# starts when the host says so.
+sleep 2
+exec 3<>/dev/virtio-ports/{PORT_NAME}
+timeout 300 head -c 1 <&3 >/dev/null
+dd if=/dev/zero bs=32k count={dd_count} >&3 2>"$s/dd.err"
+sleep 2"#,
+        share = share.display(),
+        dd_count = THROUGHPUT_BYTES / 32768,
     );
     let cmd = LabCommand::shell(&script)
         .rw_dir(&share)
@@ -148,7 +155,7 @@ sleep 15"#,
         );
     }
     eprintln!(
-        "guest → SPICE client: {GUEST_TO_HOST} bytes in {:.2} s = {:.1} MB/s (TCG guest)",
+        "guest → SPICE client, pattern read from a 9p share: {GUEST_TO_HOST} bytes in {:.2} s = {:.1} MB/s",
         elapsed.as_secs_f64(),
         GUEST_TO_HOST as f64 / elapsed.as_secs_f64() / 1e6
     );
@@ -182,6 +189,26 @@ sleep 15"#,
         Err(Error::NoPeer) => {}
         other => panic!("write to a closed port: expected NoPeer, got {other:?}"),
     }
+
+    // Throughput: 64 MiB of zeros in 32 KiB writes, guest → client.
+    port.wait_guest_open(IO_LIMIT)
+        .unwrap_or_else(|e| panic!("waiting for the guest to reopen: {e}"));
+    port.write_all(b"g", IO_LIMIT).unwrap();
+    port.flush(IO_LIMIT).unwrap();
+    let mut total = 0;
+    let mut started = None;
+    while total < THROUGHPUT_BYTES {
+        let n = port
+            .read(&mut buf, IO_LIMIT)
+            .unwrap_or_else(|e| panic!("throughput run, after {total} bytes: {e}"));
+        started.get_or_insert_with(Instant::now);
+        total += n;
+    }
+    let secs = started.unwrap().elapsed().as_secs_f64();
+    eprintln!(
+        "SPICE port guest→client (TCG, 32 KiB dd writes): {total} bytes in {secs:.2} s = {:.1} MB/s",
+        total as f64 / secs / 1e6
+    );
 
     vm.join().unwrap();
     let out = done_rx.recv().unwrap().unwrap_or_else(|e| panic!("{e}"));

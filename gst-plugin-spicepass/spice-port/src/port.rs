@@ -138,7 +138,7 @@ impl SpicePort {
         let mut change = None;
         while self.received.len() < MAX_RECEIVED {
             match self.port.next_buffered()? {
-                Some(ServerMessage::Data(bytes)) => self.received.extend(bytes),
+                Some(ServerMessage::Data(bytes)) => self.received.extend(&bytes[..]),
                 Some(ServerMessage::CompressedData) => {
                     return Err(Error::Protocol(
                         "compressed port data (LZ4 was not offered)",
@@ -170,10 +170,13 @@ impl SpicePort {
         if self.received.is_empty() {
             return Ok(None);
         }
-        let n = buf.len().min(self.received.len());
-        for (dst, src) in buf.iter_mut().zip(self.received.drain(..n)) {
-            *dst = src;
-        }
+        let (front, back) = self.received.as_slices();
+        let from_front = buf.len().min(front.len());
+        buf[..from_front].copy_from_slice(&front[..from_front]);
+        let from_back = (buf.len() - from_front).min(back.len());
+        buf[from_front..from_front + from_back].copy_from_slice(&back[..from_back]);
+        let n = from_front + from_back;
+        self.received.drain(..n);
         Ok(Some(n))
     }
 
