@@ -219,6 +219,7 @@ impl PocCalculator {
 mod tests {
     use super::*;
     use crate::h264::ScalingLists;
+    use proptest::prelude::*;
 
     fn sps(poc_type: u8) -> Sps {
         Sps {
@@ -374,5 +375,51 @@ mod tests {
             calc.compute(&sps, &pic(false, 1, 1, 2)).top_field_order_cnt,
             2
         );
+    }
+
+    proptest! {
+        /// Type 0 reconstructs any POC sequence whose steps between reference pictures
+        /// stay below MaxPicOrderCntLsb / 2, from the lsb alone.
+        #[test]
+        fn type0_recovers_pocs_from_lsbs(
+            log2_lsb_minus4 in 0u8..=4,
+            steps in proptest::collection::vec(-1000i32..1000, 1..100),
+        ) {
+            let mut sps = sps(0);
+            sps.log2_max_pic_order_cnt_lsb_minus4 = log2_lsb_minus4;
+            let max_lsb = sps.max_pic_order_cnt_lsb() as i32;
+            let mut calc = PocCalculator::new();
+            calc.compute(&sps, &pic(true, 1, 0, 0));
+            let mut poc = 0i32;
+            for (i, step) in steps.into_iter().enumerate() {
+                poc += step.rem_euclid(max_lsb - 1) - (max_lsb / 2 - 1);
+                let lsb = poc.rem_euclid(max_lsb) as u32;
+                let got = calc.compute(&sps, &pic(false, 1, i as u32 + 1, lsb));
+                prop_assert_eq!(got.top_field_order_cnt, poc);
+            }
+        }
+
+        /// Type 2 gives strictly increasing POCs in decoding order across frame_num wraps.
+        #[test]
+        fn type2_is_monotonic(refs in proptest::collection::vec(any::<bool>(), 1..200)) {
+            let sps = sps(2);
+            let mut calc = PocCalculator::new();
+            let mut last = calc.compute(&sps, &pic(true, 1, 0, 0)).top_field_order_cnt;
+            let mut frame_num = 0u32;
+            let mut prev_ref = true;
+            for wants_ref in refs {
+                // 8.2.1.3: type 2 forbids two non-reference pictures in a row.
+                let is_ref = wants_ref || !prev_ref;
+                prev_ref = is_ref;
+                // frame_num counts reference pictures; a non-reference one uses prev + 1.
+                let this = (frame_num + 1) % sps.max_frame_num();
+                let got = calc.compute(&sps, &pic(false, u8::from(is_ref), this, 0));
+                prop_assert!(got.top_field_order_cnt > last);
+                last = got.top_field_order_cnt;
+                if is_ref {
+                    frame_num = this;
+                }
+            }
+        }
     }
 }
