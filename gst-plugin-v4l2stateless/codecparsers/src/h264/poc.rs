@@ -361,6 +361,45 @@ mod tests {
         );
     }
 
+    fn field(mut p: PocInput, bottom: bool) -> PocInput {
+        p.field_pic_flag = true;
+        p.bottom_field_flag = bottom;
+        p
+    }
+
+    #[test]
+    fn field_pictures() {
+        // Type 0: each field has its own lsb; the pair's frame POC is the minimum.
+        let sps0 = sps(0);
+        let mut calc = PocCalculator::new();
+        let top = field(pic(true, 1, 0, 0), false);
+        let t = calc.compute(&sps0, &top);
+        assert_eq!(t.pic_order_cnt(&top), 0);
+        let bottom = field(pic(false, 1, 0, 1), true);
+        let b = calc.compute(&sps0, &bottom);
+        assert_eq!(b.pic_order_cnt(&bottom), 1);
+        assert_eq!(b.bottom_field_order_cnt, 1);
+        // Type 1: the bottom field adds offset_for_top_to_bottom_field (+1).
+        let sps1 = sps(1);
+        let mut calc = PocCalculator::new();
+        calc.compute(&sps1, &field(pic(true, 1, 0, 0), false));
+        calc.compute(&sps1, &field(pic(false, 1, 0, 0), true));
+        let top = field(pic(false, 1, 1, 0), false);
+        assert_eq!(calc.compute(&sps1, &top).top_field_order_cnt, 2);
+        let bottom = field(pic(false, 1, 1, 0), true);
+        assert_eq!(calc.compute(&sps1, &bottom).bottom_field_order_cnt, 3);
+        // Type 2: both fields of a frame share 2 * FrameNum.
+        let sps2 = sps(2);
+        let mut calc = PocCalculator::new();
+        calc.compute(&sps2, &field(pic(true, 1, 0, 0), false));
+        let top = calc.compute(&sps2, &field(pic(false, 1, 1, 0), false));
+        let bottom = calc.compute(&sps2, &field(pic(false, 1, 1, 0), true));
+        assert_eq!(
+            (top.top_field_order_cnt, bottom.bottom_field_order_cnt),
+            (2, 2)
+        );
+    }
+
     #[test]
     fn mmco5_resets_the_anchor() {
         let sps = sps(0);
