@@ -23,6 +23,8 @@ const PROBE: &str = env!("CARGO_BIN_EXE_shmzero-probe");
 #[derive(Debug, Default, Clone)]
 struct Summary {
     frames: f64,
+    /// Frames after the warm-up, over which CPU and wall time were measured.
+    measured: f64,
     cpu_ms: f64,
     wall_ms: f64,
     maxrss_kb: f64,
@@ -39,6 +41,7 @@ fn parse_summary(output: &str) -> Summary {
                 .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
                 .collect();
             summary.frames = fields.get("frames").copied().unwrap_or(0.0);
+            summary.measured = fields.get("measured").copied().unwrap_or(0.0);
             summary.cpu_ms = fields.get("cpu_ms").copied().unwrap_or(0.0);
             summary.wall_ms = fields.get("wall_ms").copied().unwrap_or(0.0);
             summary.maxrss_kb = fields.get("maxrss_kb").copied().unwrap_or(0.0);
@@ -56,7 +59,13 @@ struct Running {
     output: std::path::PathBuf,
 }
 
+/// Frames before CPU accounting starts: start-up and the first touch of every slot / shm
+/// block (page faults) are not per-frame transport cost.
+const WARMUP: u32 = 20;
+
 fn spawn(args: &[String]) -> Running {
+    let mut args = args.to_vec();
+    args.extend(["--warmup".into(), WARMUP.to_string()]);
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let output = socket_dir().join(format!(
         "out-{}",
@@ -64,7 +73,7 @@ fn spawn(args: &[String]) -> Running {
     ));
     let file = std::fs::File::create(&output).expect("output file");
     let child = Command::new(PROBE)
-        .args(args)
+        .args(&args)
         .env("GST_REGISTRY_FORK", "no")
         .stdout(file)
         .stderr(Stdio::null())
@@ -128,6 +137,9 @@ struct Case {
 }
 
 struct Row {
+    /// CPU the sink's streaming thread spent inside render per frame (shmzerosink's own
+    /// `render-cpu-ns` stat; shmsink has no equivalent).
+    render_ms: Option<f64>,
     case: String,
     transport: &'static str,
     fps: f64,
@@ -137,6 +149,14 @@ struct Row {
     writer_rss_mb: f64,
     reader_rss_mb: f64,
     note: String,
+}
+
+/// `key=(type)value` from a GstStructure string, as f64.
+fn stat(structure: &str, key: &str) -> Option<f64> {
+    let start = structure.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &structure[start..];
+    let rest = rest.split_once(')').map_or(rest, |(_, v)| v);
+    rest.split([',', ';']).next()?.trim().parse().ok()
 }
 
 fn caps(case: &Case) -> String {
@@ -248,19 +268,24 @@ fn run(case: &Case, transport: Transport, base: &Summary) -> Row {
         .collect();
     // shmsrc has no retry: give the writers time to listen.
     std::thread::sleep(Duration::from_millis(500));
-    // The reader stops itself after this many frames: shmsrc never sees an EOS.
-    let expected = case.frames * feeds;
+    // The reader stops itself after this many frames: shmsrc never sees an EOS. Live feeds
+    // lose their first frames while the reader connects, so it stops at 80 % of them.
+    let expected = if live {
+        case.frames * feeds * 4 / 5
+    } else {
+        case.frames * feeds
+    };
     let reader = spawn(&reader_args(case, transport, &prefix, expected));
     let reader = finish(reader, "reader", Duration::from_secs(300));
     let writers: Vec<Summary> = writers
         .into_iter()
         .map(|w| finish(w, "writer", Duration::from_secs(10)))
         .collect();
-    let writer_frames: f64 = writers.iter().map(|w| w.frames).sum();
+    let writer_frames: f64 = writers.iter().map(|w| w.measured).sum();
     let writer_cpu: f64 = writers.iter().map(|w| w.cpu_ms).sum();
     let writer_rss = writers.iter().map(|w| w.maxrss_kb).fold(0.0, f64::max);
     let fps = if reader.wall_ms > 0.0 {
-        reader.frames / (reader.wall_ms / 1e3)
+        reader.measured / (reader.wall_ms / 1e3)
     } else {
         0.0
     };
@@ -269,13 +294,22 @@ fn run(case: &Case, transport: Transport, base: &Summary) -> Row {
     } else {
         String::new()
     };
+    let rendered: f64 = writers
+        .iter()
+        .filter_map(|w| stat(&w.stats, "rendered"))
+        .sum();
+    let render_ns: f64 = writers
+        .iter()
+        .filter_map(|w| stat(&w.stats, "render-cpu-ns"))
+        .sum();
     Row {
+        render_ms: (rendered > 0.0).then(|| render_ns / rendered / 1e6),
         case: case.name.to_owned(),
         transport: transport.name(),
         fps,
         writer_ms: writer_cpu / writer_frames.max(1.0),
-        reader_ms: reader.cpu_ms / reader.frames.max(1.0),
-        baseline_ms: base.cpu_ms / base.frames.max(1.0),
+        reader_ms: reader.cpu_ms / reader.measured.max(1.0),
+        baseline_ms: base.cpu_ms / base.measured.max(1.0),
         writer_rss_mb: writer_rss / 1024.0,
         reader_rss_mb: reader.maxrss_kb / 1024.0,
         note,
@@ -325,9 +359,9 @@ fn main() {
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load().trim());
     println!(
-        "| case | transport | fps (reader) | writer CPU ms/frame | baseline ms/frame | reader CPU ms/frame | transport ms/frame (w − base + r) | writer peak RSS MB | reader peak RSS MB | note |"
+        "| case | transport | fps (reader) | writer CPU ms/frame | baseline ms/frame | reader CPU ms/frame | transport ms/frame (w − base + r) | sink render CPU ms/frame | writer peak RSS MB | reader peak RSS MB | note |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     // SHMZERO_BENCH_CASES=a,d runs only those cases.
     let selected = std::env::var("SHMZERO_BENCH_CASES").unwrap_or_default();
     for case in cases.iter().filter(|c| {
@@ -340,7 +374,7 @@ fn main() {
         for transport in [Transport::ShmZero, Transport::Shm] {
             let row = run(case, transport, &base);
             println!(
-                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.0} | {:.0} | {} |",
                 row.case,
                 row.transport,
                 row.fps,
@@ -348,6 +382,8 @@ fn main() {
                 row.baseline_ms,
                 row.reader_ms,
                 row.writer_ms - row.baseline_ms + row.reader_ms,
+                row.render_ms
+                    .map_or("n/a".to_owned(), |ms| format!("{ms:.4}")),
                 row.writer_rss_mb,
                 row.reader_rss_mb,
                 row.note
@@ -356,11 +392,15 @@ fn main() {
                 let per_second = f64::from(case.live_feeds) * 30.0;
                 let transport_ms = (row.writer_ms - row.baseline_ms + row.reader_ms) * per_second;
                 println!(
-                    "|   ↳ {} feeds × 30 fps | {} | | | | reader {:.2} % of a core | transport {:.2} % of a core | | | |",
+                    "|   ↳ {} feeds × 30 fps | {} | | | | reader {:.2} % of a core | transport {:.2} % of a core | sinks' render + reader {} | | | |",
                     case.live_feeds,
                     row.transport,
                     row.reader_ms * per_second / 10.0,
-                    transport_ms / 10.0
+                    transport_ms / 10.0,
+                    row.render_ms.map_or("n/a".to_owned(), |ms| format!(
+                        "{:.2} % of a core",
+                        (ms + row.reader_ms) * per_second / 10.0
+                    ))
                 );
             }
         }

@@ -9,6 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
 
+/// CPU time consumed so far by the calling thread.
+pub fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
 impl Counter {
     pub fn add(&self, n: u64) {
         self.0.fetch_add(n, Ordering::Relaxed);
@@ -39,6 +47,9 @@ pub struct WriterStats {
     pub readers_connected: Counter,
     pub readers_lost: Counter,
     pub readers_timed_out: Counter,
+    /// CPU time of the streaming thread inside render (the whole per-buffer send path).
+    pub render_cpu_ns: Counter,
+    pub rendered: Counter,
 }
 
 impl WriterStats {
@@ -60,6 +71,8 @@ impl WriterStats {
             .field("readers-connected", self.readers_connected.get())
             .field("readers-lost", self.readers_lost.get())
             .field("readers-timed-out", self.readers_timed_out.get())
+            .field("rendered", self.rendered.get())
+            .field("render-cpu-ns", self.render_cpu_ns.get())
             .build()
     }
 }
@@ -73,6 +86,8 @@ pub struct ReaderStats {
     pub bad_events: Counter,
     pub segments_mapped: Counter,
     pub connections: Counter,
+    /// Buffers received while a live source was PAUSED, released without pushing.
+    pub dropped_while_paused: Counter,
     /// Buffers still held downstream (released to the writer when dropped).
     pub in_flight: AtomicGauge,
 }
@@ -85,6 +100,7 @@ impl ReaderStats {
             .field("bad-events", self.bad_events.get())
             .field("segments-mapped", self.segments_mapped.get())
             .field("connections", self.connections.get())
+            .field("dropped-while-paused", self.dropped_while_paused.get())
             .field("in-flight", self.in_flight.get())
             .build()
     }

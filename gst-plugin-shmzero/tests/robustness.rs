@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Proc, TestDir, dev_shm, probe};
+use common::{Proc, TestDir, assert_no_new_shm, dev_shm, probe};
 
 /// A live 30 fps writer that runs until killed.
 fn live_writer(socket: &str, extra_sink_props: &str) -> Proc {
@@ -47,6 +47,11 @@ fn a_stalled_reader_neither_slows_the_others_nor_survives_being_killed() {
     let (a0, b0) = (a.frames(), b.frames());
     std::thread::sleep(Duration::from_secs(3));
     let (a1, b1) = (a.frames(), b.frames());
+    eprintln!(
+        "healthy readers while one is stalled: {} and {} frames in 3 s",
+        a1 - a0,
+        b1 - b0
+    );
     // 3 s at 30 fps is 90 frames; a shared slot pool or a blocking send would have stopped
     // them at a handful (shmsink/shmsrc gets 9, measured). Half the rate leaves room for a
     // loaded machine without hiding a stall.
@@ -83,8 +88,10 @@ fn killed_readers_are_reclaimed_at_once_twenty_times_over() {
         "slow-reader-timeout=0 max-buffers=8 max-in-flight=4",
     );
     let mut baseline = None;
+    let mut pids = vec![writer.pid()];
     for cycle in 0..20 {
         let mut r = reader("reader", &socket, &[]);
+        pids.push(r.pid());
         r.wait_frames(3);
         r.kill9();
         writer.wait_until("the killed reader to be dropped", |lines| {
@@ -109,7 +116,22 @@ fn killed_readers_are_reclaimed_at_once_twenty_times_over() {
     // would get nothing.
     let last = reader("last-reader", &socket, &[]);
     last.wait_frames(30);
-    assert_eq!(dev_shm(), shm_before, "something appeared in /dev/shm");
+    // It joined a running stream: the sticky events were replayed before its first frame.
+    let lines = last.lines();
+    let first_frame = lines.iter().position(|l| l.starts_with("frame ")).unwrap();
+    for event in [
+        "event stream-start",
+        "event caps video/x-raw",
+        "event segment",
+    ] {
+        assert!(
+            lines[..first_frame].iter().any(|l| l.starts_with(event)),
+            "late reader missed {event}\n{}",
+            last.dump()
+        );
+    }
+    pids.push(last.pid());
+    assert_no_new_shm(&shm_before, &pids);
     drop(writer);
 }
 
@@ -120,9 +142,11 @@ fn reader_reconnects_across_twenty_killed_writers() {
     let shm_before = dev_shm();
     let r = reader("reader", &socket, &["--reconnect", "--timeout-ms", "0"]);
     let mut baseline = None;
+    let mut pids = vec![r.pid()];
     for cycle in 0..20 {
         let before = r.frames();
         let mut w = live_writer(&socket, "");
+        pids.push(w.pid());
         r.wait_frames(before + 3);
         // Only our socket, never a `.0` sibling.
         assert_eq!(dir.entries(), vec!["s.sock".to_owned()], "cycle {cycle}");
@@ -151,7 +175,8 @@ fn reader_reconnects_across_twenty_killed_writers() {
     let mut last = Proc::spawn("last-writer", cmd);
     assert!(last.wait().success(), "{}", last.dump());
     assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
-    assert_eq!(dev_shm(), shm_before, "something appeared in /dev/shm");
+    pids.push(last.pid());
+    assert_no_new_shm(&shm_before, &pids);
     assert!(r.count(|l| l.starts_with("error")) == 0, "{}", r.dump());
 }
 
@@ -160,7 +185,7 @@ fn writer_death_is_an_error_not_eos() {
     let dir = TestDir::new("wdeath");
     let socket = dir.socket("s");
     let mut w = live_writer(&socket, "");
-    let mut r = reader("reader", &socket, &[]);
+    let mut r = reader("reader", &socket, &["--keep-first"]);
     r.wait_frames(5);
     w.kill9();
     let status = r.wait();
@@ -175,6 +200,14 @@ fn writer_death_is_an_error_not_eos() {
     );
     assert!(
         !lines.iter().any(|l| l.starts_with("event eos")),
+        "{}",
+        r.dump()
+    );
+    // The buffer it held since the start is still mapped and unchanged after the writer died.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "kept-buffer unchanged=1 size=307200"),
         "{}",
         r.dump()
     );

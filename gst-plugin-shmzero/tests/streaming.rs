@@ -225,7 +225,8 @@ fn flushing_seek_on_the_writer_flushes_the_reader_and_continues() {
             "--seek-at",
             "20",
             "--sink-props",
-            "block-on-slow-readers=true",
+            // Paced by the clock, so the seek (from another thread) lands mid-stream.
+            "block-on-slow-readers=true sync=true",
         ]);
         cmd
     });

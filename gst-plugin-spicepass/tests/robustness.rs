@@ -191,3 +191,33 @@ fn guest_survives_a_garbage_client_and_serves_the_next_one() {
     assert!(warning[0].contains("bad magic"), "{}", warning[0]);
     assert_identical_stream(&guest, &client);
 }
+
+#[test]
+fn wrong_auth_token_is_refused_and_the_right_one_plays() {
+    let dir = TempDir::new("auth");
+    let clip = make_clip(&dir, 30);
+    let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
+    let mut guest = Peer::spawn(
+        "guest",
+        &["guest", &uri, &play_clip(&clip), "auth-token=s3cret"],
+    );
+    guest.wait_line("READY", LONG);
+    let mut intruder = Peer::spawn("intruder", &["client", &uri, "auth-token=guess"]);
+    assert_eq!(intruder.finish(LONG), 1, "{}", intruder.story());
+    let e = error_line(&intruder);
+    assert!(
+        e.contains("authentication failed") || e.contains("auth failed"),
+        "{e}"
+    );
+    assert_eq!(
+        intruder.lines_with("BUF").len(),
+        0,
+        "no data without the token"
+    );
+    let warning = guest.wait_line("WARNING", LONG);
+    assert!(warning.contains("authentication failed"), "{warning}");
+    let mut client = Peer::spawn("client", &["client", &uri, "auth-token=s3cret"]);
+    assert_eq!(client.finish(LONG), 0, "{}", client.story());
+    assert_eq!(guest.finish(LONG), 0, "{}", guest.story());
+    assert_identical_stream(&guest, &client);
+}

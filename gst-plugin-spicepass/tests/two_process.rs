@@ -239,3 +239,38 @@ fn qos_navigation_latency_and_position_reach_the_guest() {
     assert!(qos[0].contains("proportion=(double)0.75"), "{}", qos[0]);
     assert!(qos[0].contains("diff=(gint64)-5000000"), "{}", qos[0]);
 }
+
+/// `playbin3 uri=spicepass+unix://…` on the client, through the URI handler and decodebin3,
+/// with the real plugin file loaded by `gst-launch-1.0`.
+#[test]
+fn playbin3_plays_a_spicepass_uri() {
+    let dir = TempDir::new("playbin");
+    let clip = make_clip(&dir, 60);
+    let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
+    let mut guest = Peer::spawn("guest", &guest_args(&uri, &play_clip(&clip), &[]));
+    guest.wait_line("READY", LONG);
+    let plugin_dir = std::path::Path::new(PEER).parent().unwrap();
+    assert!(
+        plugin_dir.join("libgstspicepass.so").is_file(),
+        "the plugin is built next to the peer binary"
+    );
+    let out = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "playbin3",
+            &format!("uri={uri}"),
+            "video-sink=fakesink sync=false",
+            "audio-sink=fakesink",
+        ])
+        .env("GST_PLUGIN_PATH", plugin_dir)
+        .env("GST_REGISTRY", dir.path("registry.bin"))
+        .env("GST_REGISTRY_FORK", "no")
+        .output()
+        .expect("gst-launch-1.0 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Got EOS"),
+        "playbin3 failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(guest.finish(LONG), 0, "{}", guest.story());
+}

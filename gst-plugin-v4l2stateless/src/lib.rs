@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: MPL-2.0
 //! GStreamer plugin `v4l2stateless`: V4L2 stateless decoders.
 //!
-//! Elements are registered here only once they really work.
+//! One decoder element per (device, codec) found at plugin load; see the README.
 
 pub mod codec;
 pub mod device;
 pub mod media;
 pub mod stateless;
+pub mod v4l2;
+pub mod v4l2statelessdec;
 
 use gst::glib;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    v4l2statelessdec::register(plugin)
 }
 
 gst::plugin_define!(

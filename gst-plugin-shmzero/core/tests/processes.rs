@@ -55,10 +55,12 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut failed = Vec::new();
+    let mut ran = 0;
     for (name, scenario) in scenarios {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
+        ran += 1;
         print!("test {name} ... ");
         let _ = std::io::stdout().flush();
         match std::panic::catch_unwind(scenario) {
@@ -70,9 +72,15 @@ fn main() {
         }
     }
     if !failed.is_empty() {
+        println!(
+            "test result: FAILED. {} passed; {} failed",
+            ran - failed.len(),
+            failed.len()
+        );
         eprintln!("failed: {failed:?}");
         std::process::exit(1);
     }
+    println!("test result: ok. {ran} passed; 0 failed");
 }
 
 // ---------------------------------------------------------------- children

@@ -255,3 +255,30 @@ fn reader_caps_the_number_of_mapped_segments() {
     let fd = segment.share_fd().try_clone_to_owned().unwrap();
     segments.insert(announced, fd).unwrap();
 }
+
+#[test]
+fn a_reader_that_stops_reading_never_blocks_the_writer() {
+    let (writer_end, reader_end) = Channel::pair().unwrap();
+    let message = Message::Buffer(descriptor(SegmentId(0), 0, 4096));
+    let mut queued = 0u32;
+    let full = loop {
+        match writer_end.try_send(&message, None) {
+            Ok(()) => queued += 1,
+            Err(err) => break err,
+        }
+        assert!(queued < 1_000_000, "the socket never filled up");
+    };
+    assert!(matches!(full, ChannelError::WouldBlock), "{full}");
+    // Far more than any credit: credits, not the socket, bound a reader.
+    assert!(queued >= 64, "only {queued} descriptors fit");
+    // A bounded send gives up after its timeout instead of hanging.
+    let err = writer_end
+        .send(&message, None, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(err, ChannelError::Timeout(_)), "{err}");
+    // Once the reader catches up, sending works again, in order.
+    for _ in 0..queued {
+        assert_eq!(reader_end.recv(TIMEOUT).unwrap().message, message);
+    }
+    writer_end.try_send(&message, None).unwrap();
+}

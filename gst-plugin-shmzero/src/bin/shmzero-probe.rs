@@ -8,11 +8,13 @@
 //!
 //! ```text
 //! shmzero-probe read  --socket PATH [--frames N] [--reconnect] [--timeout-ms T] [--quiet]
+//!                     [--keep-first] [--not-live]
 //!                     [--src shmzero|shm --caps CAPS] [--branches K --socket-prefix P]
 //! shmzero-probe write --socket PATH --frames N [--width W --height H] [--pattern P] [--live]
 //!                     [--fd-memory] [--no-pool] [--caps-change-at K] [--seek-at K]
 //!                     [--sink shmzero|shm] [--fps F]
-//! shmzero-probe baseline --frames N [--width W --height H] [--pattern P]
+//! shmzero-probe baseline --frames N [--width W --height H] [--pattern P] [--live]
+//! (every mode: [--warmup K] counts CPU from frame K+1, [--limit-ms T] bounds the run)
 //! ```
 
 use std::collections::HashMap;
@@ -121,6 +123,16 @@ fn in_shared_mapping(buffer: &gst::BufferRef, cache: &mut Vec<(usize, usize)>) -
     inside(cache)
 }
 
+/// FNV-1a over every byte of the buffer.
+fn checksum(buffer: &gst::BufferRef) -> u64 {
+    let Ok(map) = buffer.map_readable() else {
+        return 0;
+    };
+    map.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn run_pipeline(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), String> {
     pipeline
         .set_state(gst::State::Playing)
@@ -164,6 +176,9 @@ fn run_pipeline(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), String>
 
 fn read(args: &Args) -> ExitCode {
     let frames_wanted = args.num("frames", 0);
+    // CPU and wall time are counted from frame `warmup + 1`: steady state, without start-up
+    // and first-touch page faults.
+    let warmup = args.num("warmup", 0);
     let branches = args.num("branches", 1).max(1);
     let quiet = args.flag("quiet");
     let src = args.get("src").unwrap_or("shmzero");
@@ -206,6 +221,10 @@ fn read(args: &Args) -> ExitCode {
     let frames = Arc::new(AtomicU64::new(0));
     let zero_copy = Arc::new(AtomicU64::new(0));
     let first_frame: Arc<Mutex<Option<(Instant, Duration)>>> = Arc::default();
+    // --keep-first: hold the first buffer to the end and check its bytes did not change, even
+    // after the writer is gone (its mapping must outlive the connection).
+    let keep_first = args.flag("keep-first");
+    let kept: Arc<Mutex<Option<(gst::Buffer, u64)>>> = Arc::default();
     for branch in 0..branches {
         let sink = pipeline.by_name(&format!("sink{branch}")).expect("sink");
         let pad = sink.static_pad("sink").expect("sink pad");
@@ -214,16 +233,20 @@ fn read(args: &Args) -> ExitCode {
         let first_frame = first_frame.clone();
         let pipeline_weak = pipeline.downgrade();
         let maps = Mutex::new(Vec::new());
+        let kept = kept.clone();
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::EVENT_FLUSH,
             move |_, info| {
                 match &info.data {
                     Some(gst::PadProbeData::Buffer(buffer)) => {
                         let n = frames.fetch_add(1, Ordering::SeqCst) + 1;
-                        first_frame
-                            .lock()
-                            .unwrap()
-                            .get_or_insert_with(|| (Instant::now(), rusage().0));
+                        if n == warmup + 1 {
+                            *first_frame.lock().unwrap() = Some((Instant::now(), rusage().0));
+                        }
+                        if keep_first && n == 1 {
+                            let sum = checksum(buffer);
+                            *kept.lock().unwrap() = Some((buffer.clone(), sum));
+                        }
                         let zc = in_shared_mapping(buffer, &mut maps.lock().unwrap());
                         if zc {
                             zero_copy.fetch_add(1, Ordering::SeqCst);
@@ -267,6 +290,13 @@ fn read(args: &Args) -> ExitCode {
     let limit = Duration::from_millis(args.num("limit-ms", 60_000));
     let started = Instant::now();
     let result = run_pipeline(&pipeline, limit);
+    if let Some((buffer, sum)) = kept.lock().unwrap().take() {
+        say(&format!(
+            "kept-buffer unchanged={} size={}",
+            u8::from(checksum(&buffer) == sum),
+            buffer.size()
+        ));
+    }
     let (cpu, maxrss) = rusage();
     let n = frames.load(Ordering::SeqCst);
     let (first_at, cpu_at_first) = first_frame.lock().unwrap().unwrap_or((started, cpu));
@@ -276,7 +306,8 @@ fn read(args: &Args) -> ExitCode {
         .unwrap_or_default();
     say(&format!("stats {stats}"));
     say(&format!(
-        "summary frames={n} zero_copy={} cpu_ms={:.3} wall_ms={:.1} maxrss_kb={maxrss}",
+        "summary frames={n} measured={} zero_copy={} cpu_ms={:.3} wall_ms={:.1} maxrss_kb={maxrss}",
+        n.saturating_sub(warmup),
         zero_copy.load(Ordering::SeqCst),
         (cpu - cpu_at_first).as_secs_f64() * 1e3,
         first_at.elapsed().as_secs_f64() * 1e3,
@@ -368,6 +399,7 @@ fn write(args: &Args) -> ExitCode {
     let counted = Arc::new(AtomicU64::new(0));
     let first_frame: Arc<Mutex<Option<Duration>>> = Arc::default();
     let caps_change_at = args.num("caps-change-at", 0);
+    let warmup = args.num("warmup", 0);
     let seek_at = args.num("seek-at", 0);
     let fd_memory = args.flag("fd-memory");
     let allocator = gst_allocators::FdAllocator::new();
@@ -379,10 +411,9 @@ fn write(args: &Args) -> ExitCode {
         let pad = capsfilter.static_pad("src").expect("src pad");
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
-            first_frame
-                .lock()
-                .unwrap()
-                .get_or_insert_with(|| rusage().0);
+            if n == warmup + 1 {
+                *first_frame.lock().unwrap() = Some(rusage().0);
+            }
             if caps_change_at > 0 && n == caps_change_at {
                 let caps = gst::Caps::builder("video/x-raw")
                     .field("format", "RGBA")
@@ -423,9 +454,10 @@ fn write(args: &Args) -> ExitCode {
         ));
     }
     let cpu_at_first = first_frame.lock().unwrap().unwrap_or(cpu);
+    let n = counted.load(Ordering::SeqCst);
     say(&format!(
-        "summary frames={} cpu_ms={:.3} maxrss_kb={maxrss}",
-        counted.load(Ordering::SeqCst),
+        "summary frames={n} measured={} cpu_ms={:.3} maxrss_kb={maxrss}",
+        n.saturating_sub(warmup),
         (cpu - cpu_at_first).as_secs_f64() * 1e3
     ));
     match result {
@@ -484,6 +516,7 @@ fn baseline(args: &Args) -> ExitCode {
         .expect("a pipeline");
     let first: Arc<Mutex<Option<Duration>>> = Arc::default();
     let count = Arc::new(AtomicU64::new(0));
+    let warmup = args.num("warmup", 0);
     {
         let first = first.clone();
         let count = count.clone();
@@ -493,17 +526,19 @@ fn baseline(args: &Args) -> ExitCode {
             .static_pad("sink")
             .unwrap();
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            count.fetch_add(1, Ordering::SeqCst);
-            first.lock().unwrap().get_or_insert_with(|| rusage().0);
+            if count.fetch_add(1, Ordering::SeqCst) == warmup {
+                *first.lock().unwrap() = Some(rusage().0);
+            }
             gst::PadProbeReturn::Ok
         });
     }
     let result = run_pipeline(&pipeline, Duration::from_secs(120));
     let (cpu, maxrss) = rusage();
     let at_first = first.lock().unwrap().unwrap_or(cpu);
+    let n = count.load(Ordering::SeqCst);
     say(&format!(
-        "summary frames={} cpu_ms={:.3} maxrss_kb={maxrss}",
-        count.load(Ordering::SeqCst),
+        "summary frames={n} measured={} cpu_ms={:.3} maxrss_kb={maxrss}",
+        n.saturating_sub(warmup),
         (cpu - at_first).as_secs_f64() * 1e3
     ));
     if result.is_err() {

@@ -94,7 +94,7 @@ impl ObjectImpl for ShmZeroSink {
                     .build(),
                 glib::ParamSpecUInt::builder("min-buffers")
                     .nick("Minimum buffers")
-                    .blurb("Shared-memory slots allocated up front in the proposed pool")
+                    .blurb("Minimum number of buffers the proposed pool announces to upstream")
                     .minimum(1)
                     .maximum(1024)
                     .default_value(DEFAULT_MIN_BUFFERS)
@@ -164,7 +164,8 @@ impl ObjectImpl for ShmZeroSink {
                     .nick("Statistics")
                     .blurb(
                         "Counters: zero-copy-buffers, fd-buffers, copied-buffers (foreign \
-                         memory copied once into a slot), deliveries, dropped frames, readers",
+                         memory copied once into a slot), deliveries, dropped frames, readers, \
+                         rendered and render-cpu-ns (streaming-thread CPU spent sending)",
                     )
                     .read_only()
                     .build(),

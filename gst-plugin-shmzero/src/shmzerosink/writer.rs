@@ -136,6 +136,17 @@ impl Writer {
     }
 
     pub fn render(&self, buffer: &gst::Buffer) -> Result<(), RenderError> {
+        let started = crate::stats::thread_cpu_ns();
+        let result = self.send(buffer);
+        let stats = &self.hub.stats;
+        stats.rendered.inc();
+        stats
+            .render_cpu_ns
+            .add(crate::stats::thread_cpu_ns().saturating_sub(started));
+        result
+    }
+
+    fn send(&self, buffer: &gst::Buffer) -> Result<(), RenderError> {
         if self.hub.reader_count() == 0 {
             if !self.config.wait_for_connection {
                 self.hub.stats.dropped_without_readers.inc();

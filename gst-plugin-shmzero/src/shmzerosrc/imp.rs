@@ -31,6 +31,8 @@ const DEFAULT_MAX_IN_FLIGHT: u32 = 4;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause between connection attempts while waiting for a writer.
 const RETRY_INTERVAL: Duration = Duration::from_millis(50);
+/// Connect and hello of one attempt (the writer answers from its connection thread).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -71,6 +73,9 @@ pub struct ShmZeroSrc {
     /// Set to stop the task; checked between bounded waits.
     stopping: AtomicBool,
     current_caps: Mutex<Option<gst::Caps>>,
+    /// Whether the element is PLAYING. A live source produces nothing while PAUSED: buffers
+    /// arriving then are released at once (and counted), events still go downstream.
+    playing: AtomicBool,
 }
 
 #[glib::object_subclass]
@@ -111,6 +116,7 @@ impl ObjectSubclass for ShmZeroSrc {
             stats: Arc::new(ReaderStats::default()),
             stopping: AtomicBool::new(false),
             current_caps: Mutex::new(None),
+            playing: AtomicBool::new(false),
         }
     }
 }
@@ -191,6 +197,11 @@ impl ShmZeroSrc {
             }
             Ok(Incoming::Buffer(buffer)) => {
                 drop(state);
+                if settings.is_live && !self.playing.load(Ordering::SeqCst) {
+                    // Dropping it releases the slot to the writer right away.
+                    self.stats.dropped_while_paused.inc();
+                    return;
+                }
                 self.stats.buffers.inc();
                 self.push_buffer(buffer);
             }
@@ -221,7 +232,7 @@ impl ShmZeroSrc {
             &path,
             settings.max_in_flight,
             self.stats.clone(),
-            RETRY_INTERVAL * 4,
+            HANDSHAKE_TIMEOUT,
         ) {
             Ok(connection) => {
                 gst::info!(CAT, imp = self, "connected to {}", path.display());
@@ -441,7 +452,7 @@ impl ObjectImpl for ShmZeroSrc {
                     .nick("Statistics")
                     .blurb(
                         "Counters: buffers, events, bad-events, segments-mapped, connections, \
-                         in-flight (buffers held downstream)",
+                         in-flight (buffers held downstream), dropped-while-paused (live)",
                     )
                     .read_only()
                     .build(),
@@ -514,7 +525,13 @@ impl ElementImpl for ShmZeroSrc {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PlayingToPaused {
+            self.playing.store(false, Ordering::SeqCst);
+        }
         let success = self.parent_change_state(transition)?;
+        if transition == gst::StateChange::PausedToPlaying {
+            self.playing.store(true, Ordering::SeqCst);
+        }
         let live = self.settings.lock().unwrap().is_live;
         match transition {
             gst::StateChange::ReadyToPaused | gst::StateChange::PlayingToPaused if live => {

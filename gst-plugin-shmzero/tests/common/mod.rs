@@ -279,6 +279,26 @@ pub fn dev_shm() -> Vec<String> {
     names
 }
 
+/// Fails if /dev/shm gained an entry that one of `pids` (our children) could have made. Other
+/// jobs on the machine may add their own entries meanwhile; those are not ours to judge.
+pub fn assert_no_new_shm(before: &[String], pids: &[i32]) {
+    let new: Vec<String> = dev_shm()
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect();
+    let ours: Vec<&String> = new
+        .iter()
+        .filter(|name| {
+            name.contains("shmzero")
+                || pids.iter().any(|pid| {
+                    name.split(|c: char| !c.is_ascii_digit())
+                        .any(|n| n == pid.to_string())
+                })
+        })
+        .collect();
+    assert!(ours.is_empty(), "left in /dev/shm: {ours:?}");
+}
+
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }

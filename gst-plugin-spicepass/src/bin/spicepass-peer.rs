@@ -11,7 +11,7 @@
 //! Options: `drop-policy=drop|block`, `sync=true|false`, `seek-after=N seek-to-ms=T`,
 //! `upstream-after=N` (client sends latency, navigation and QoS events upstream),
 //! `query-after-upstream=true` (guest answers LATENCY/POSITION once the client reported),
-//! `timeout-s=S`.
+//! `auth-token=T`, `timeout-s=S`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -156,6 +156,12 @@ fn launch(desc: &str) -> gst::Pipeline {
 }
 
 fn run(pipeline: gst::Pipeline, options: &Options, guest: bool) -> i32 {
+    if let Some(token) = options.get("auth-token") {
+        let end = pipeline
+            .by_name(if guest { "sink" } else { "src" })
+            .expect("spicepass element");
+        end.set_property("auth-token", token);
+    }
     let (probe_element, probe_pad) = if guest {
         ("sink", "sink")
     } else {

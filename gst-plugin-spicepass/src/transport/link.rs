@@ -29,6 +29,8 @@ impl From<Errno> for LinkError {
     }
 }
 
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+
 /// How bytes are written: sockets use `sendmsg(MSG_NOSIGNAL)` so a dead peer is an error,
 /// not a SIGPIPE that kills the host application; other fds use `writev`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,10 @@ impl Link {
         let stat = rustix::fs::fstat(&fd)?;
         let kind =
             if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket {
+                // Bigger socket buffers: a raw video frame crosses in a few large reads instead
+                // of dozens of wake-ups (best effort, capped by net.core.[rw]mem_max).
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(&fd, SOCKET_BUFFER);
+                let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, SOCKET_BUFFER);
                 Kind::Socket
             } else {
                 Kind::Other

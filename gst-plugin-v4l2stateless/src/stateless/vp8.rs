@@ -7,6 +7,10 @@ use v4l2r::bindings;
 
 use super::backend::{Backend, Control, DecodeError, DecodeJob, Outcome};
 
+/// `kf_ymode_prob` and `kf_uv_mode_prob` (RFC 6386 section 11.2).
+const KEY_FRAME_Y_MODE_PROBS: [u8; 4] = [145, 156, 163, 128];
+const KEY_FRAME_UV_MODE_PROBS: [u8; 3] = [142, 114, 183];
+
 /// The three VP8 reference pictures, by timestamp.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Vp8References {
@@ -146,7 +150,10 @@ pub fn frame_control(h: &Vp8FrameHeader, refs: &Vp8References) -> bindings::v4l2
     let mut c = bindings::v4l2_ctrl_vp8_frame::default();
     c.segment.quant_update = seg.quant_update;
     c.segment.lf_update = seg.lf_update;
-    c.segment.segment_probs = seg.segment_probs;
+    // Meaningless while segmentation is off; zero then, as GStreamer's v4l2codecs does.
+    if seg.enabled {
+        c.segment.segment_probs = seg.segment_probs;
+    }
     c.segment.flags = flag(seg.enabled, bindings::V4L2_VP8_SEGMENT_FLAG_ENABLED)
         | flag(seg.update_map, bindings::V4L2_VP8_SEGMENT_FLAG_UPDATE_MAP)
         | flag(
@@ -171,8 +178,15 @@ pub fn frame_control(h: &Vp8FrameHeader, refs: &Vp8References) -> bindings::v4l2
     c.quant.uv_dc_delta = q.uv_dc_delta;
     c.quant.uv_ac_delta = q.uv_ac_delta;
     c.entropy.coeff_probs = h.entropy.coeff_probs;
-    c.entropy.y_mode_probs = h.entropy.y_mode_probs;
-    c.entropy.uv_mode_probs = h.entropy.uv_mode_probs;
+    // Key frames decode their modes with the fixed key-frame trees (RFC 6386 11.2), not
+    // the saved inter-frame probabilities: send the ones this frame really uses.
+    if h.key_frame {
+        c.entropy.y_mode_probs = KEY_FRAME_Y_MODE_PROBS;
+        c.entropy.uv_mode_probs = KEY_FRAME_UV_MODE_PROBS;
+    } else {
+        c.entropy.y_mode_probs = h.entropy.y_mode_probs;
+        c.entropy.uv_mode_probs = h.entropy.uv_mode_probs;
+    }
     c.entropy.mv_probs = h.entropy.mv_probs;
     c.coder_state.range = h.coder_state.range;
     c.coder_state.value = h.coder_state.value;

@@ -222,8 +222,11 @@ pub fn frame_control(
             .filter(|(_, on)| **on)
             .fold(0, |m, (i, _)| m | (1 << i));
     }
-    c.seg.tree_probs = seg.tree_probs;
-    c.seg.pred_probs = seg.pred_probs;
+    // Meaningless while segmentation is off; zero then, as GStreamer's v4l2codecs does.
+    if seg.enabled {
+        c.seg.tree_probs = seg.tree_probs;
+        c.seg.pred_probs = seg.pred_probs;
+    }
     c.seg.flags = (flag(seg.enabled, bindings::V4L2_VP9_SEGMENTATION_FLAG_ENABLED)
         | flag(
             seg.update_map,

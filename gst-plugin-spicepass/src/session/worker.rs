@@ -1,308 +1,22 @@
 // SPDX-License-Identifier: MPL-2.0
-//! One end of a spicepass channel at run time: a worker thread that (re)establishes the
-//! link, runs the handshake, reads and dispatches frames, sends heartbeats and notices a
-//! dead peer; and an [`Outbox`] any thread uses to send (buffers wait for credits).
-//!
-//! The element-specific reactions (push an event, queue a buffer, post a bus message) are
-//! behind [`Handler`]; this module knows nothing about pads.
+//! The worker thread: (re)connect, handshake, read and dispatch, heartbeats, liveness.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use spicepass_protocol::{
-    BufferHeader, Capabilities, ClientReport, CreditGranter, CreditSender, Decoded, Decoder,
-    Encoder, Event as WireEvent, Frame, Goodbye, GoodbyeReason, Hello, Limits, Liveness, Message,
-    ProtocolError, Role, Session, negotiate,
+    Capabilities, CreditGranter, CreditSender, Decoded, Decoder, Encoder, Frame, Goodbye,
+    GoodbyeReason, Hello, Limits, Liveness, Message, ProtocolError, Role, negotiate,
 };
 
+use super::outbox::Outbox;
+use super::outbox::{Connected, OutboxState};
+use super::payload::PayloadMemory;
+use super::{Config, Handler, READ_CHUNK, STREAM_ID, SessionError, WAIT_SLICE, now_ns};
 use crate::stats::Stats;
-use crate::transport::{Address, Canceller, Link, LinkError, Mode, Rendezvous};
-
-/// The only stream used so far (the protocol allows several per channel).
-pub const STREAM_ID: u32 = 0;
-/// Read granularity for everything but big payloads (those go straight into buffer memory).
-const READ_CHUNK: usize = 64 * 1024;
-/// How often blocked waits re-check their conditions (flushing, stopping, lost peer).
-const WAIT_SLICE: Duration = Duration::from_millis(100);
-
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-/// Monotonic nanoseconds for heartbeats and reports.
-pub fn now_ns() -> u64 {
-    u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub role: Role,
-    pub address: Address,
-    pub mode: Mode,
-    pub auth_token: Option<Vec<u8>>,
-    pub max_message_size: u64,
-    pub heartbeat_interval: Duration,
-    pub heartbeat_timeout: Duration,
-    /// Receiver window (src only): bytes and buffers the sender may have in flight.
-    pub window_bytes: u64,
-    pub window_buffers: u64,
-}
-
-/// How a connection attempt or a connection ended badly.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("protocol error from {peer}: {source}")]
-    Protocol {
-        peer: String,
-        #[source]
-        source: ProtocolError,
-    },
-    #[error("{0}")]
-    Link(#[from] LinkError),
-}
-
-/// What the element does with what arrives. Called from the worker thread.
-pub trait Handler: Send + Sync + 'static {
-    /// A new connection passed the handshake (`generation` counts connections from 1).
-    fn connected(&self, generation: u64, session: &Session);
-    /// The connection is gone (peer closed, died, or sent garbage).
-    fn lost(&self, generation: u64, reason: &str);
-    /// A protocol-level failure the user must hear about (garbage, version mismatch,
-    /// refused auth). The worker keeps listening for another peer if it can.
-    fn protocol_error(&self, message: &str, fatal: bool);
-    /// A downstream or upstream event.
-    fn event(&self, generation: u64, event: WireEvent);
-    /// A buffer, payload already read into `memory`.
-    fn buffer(&self, generation: u64, header: BufferHeader, memory: gst::Buffer);
-    /// A client report (sink only).
-    fn report(&self, report: ClientReport);
-}
-
-struct Connected {
-    link: Link,
-    encoder: Encoder,
-    generation: u64,
-    credits: CreditSender,
-    granter: Option<CreditGranter>,
-    scratch: Vec<u8>,
-}
-
-#[derive(Default)]
-struct OutboxState {
-    connected: Option<Connected>,
-    flushing: bool,
-    stopping: bool,
-    /// Goodbye sent: finish the current connection, do not make another.
-    closing: bool,
-}
-
-/// The sending half, shared by the streaming thread, event handlers and the worker.
-pub struct Outbox {
-    state: Mutex<OutboxState>,
-    cond: Condvar,
-    cancel: Canceller,
-    write_timeout: Duration,
-    stats: Arc<Stats>,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SendError {
-    #[error("no peer connected")]
-    NotConnected,
-    #[error("flushing")]
-    Flushing,
-    #[error("stopping")]
-    Stopping,
-    #[error("the connection was lost while sending: {0}")]
-    Lost(String),
-    #[error("{0}")]
-    Unencodable(String),
-}
-
-/// Why a single write did not happen.
-enum WriteError {
-    /// The message cannot be encoded (too big, wrong direction): the link is fine.
-    Encode(String),
-    /// The link failed: the connection is over.
-    Link(String),
-}
-
-/// What a buffer send should do without a peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WhenDisconnected {
-    Fail,
-    WaitForPeer,
-}
-
-impl Outbox {
-    fn lock(&self) -> MutexGuard<'_, OutboxState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Connection generation if a peer is connected.
-    pub fn generation(&self) -> Option<u64> {
-        self.lock().connected.as_ref().map(|c| c.generation)
-    }
-
-    /// Flush-start wakes blocked buffer sends; flush-stop re-enables them.
-    pub fn set_flushing(&self, flushing: bool) {
-        self.lock().flushing = flushing;
-        self.cond.notify_all();
-    }
-
-    fn set_stopping(&self) {
-        self.lock().stopping = true;
-        self.cancel.cancel();
-        self.cond.notify_all();
-    }
-
-    /// Sends a non-buffer message now (events, credits, reports: never credit-limited).
-    pub fn send(&self, message: &Message) -> Result<u64, SendError> {
-        let mut state = self.lock();
-        let generation = state
-            .connected
-            .as_ref()
-            .map(|c| c.generation)
-            .ok_or(SendError::NotConnected)?;
-        let result = Self::write(
-            state.connected.as_mut().expect("checked"),
-            message,
-            &[],
-            &self.cancel,
-            self.write_timeout,
-        );
-        self.finish_write(&mut state, generation, result, 0)
-    }
-
-    /// Sends a buffer, waiting for credits (and, if asked, for a peer). Returns the
-    /// generation it went out on.
-    pub fn send_buffer(
-        &self,
-        header: &BufferHeader,
-        payload: &[u8],
-        when_disconnected: WhenDisconnected,
-        mut before_send: impl FnMut(u64) -> bool,
-    ) -> Result<u64, SendError> {
-        let mut state = self.lock();
-        loop {
-            if state.stopping {
-                return Err(SendError::Stopping);
-            }
-            if state.flushing {
-                return Err(SendError::Flushing);
-            }
-            match &state.connected {
-                None if when_disconnected == WhenDisconnected::Fail => {
-                    return Err(SendError::NotConnected);
-                }
-                Some(c) if c.credits.may_send() => break,
-                _ => {}
-            }
-            state = self
-                .cond
-                .wait_timeout(state, WAIT_SLICE)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        let generation = state.connected.as_ref().expect("checked").generation;
-        // The element may need to send sticky events first, or drop this buffer (resync).
-        drop(state);
-        if !before_send(generation) {
-            return Ok(generation);
-        }
-        let mut state = self.lock();
-        match &state.connected {
-            Some(c) if c.generation == generation => {}
-            _ => return Err(SendError::Lost("peer changed while sending".into())),
-        }
-        let c = state.connected.as_mut().expect("checked");
-        let result = Self::write(
-            c,
-            &Message::Buffer(*header),
-            payload,
-            &self.cancel,
-            self.write_timeout,
-        );
-        if result.is_ok() {
-            c.credits.on_sent(header.payload_len);
-            let (bytes, buffers) = c.credits.available();
-            self.stats.credits_bytes.store(bytes, Relaxed);
-            self.stats.credits_buffers.store(buffers, Relaxed);
-            Stats::add(&self.stats.buffers_sent, 1);
-        }
-        self.finish_write(&mut state, generation, result, payload.len())
-            .map(|_| generation)
-    }
-
-    fn write(
-        c: &mut Connected,
-        message: &Message,
-        payload: &[u8],
-        cancel: &Canceller,
-        timeout: Duration,
-    ) -> Result<(), WriteError> {
-        c.scratch.clear();
-        c.encoder
-            .encode(STREAM_ID, message, &mut c.scratch)
-            .map_err(|e| WriteError::Encode(format!("cannot encode {}: {e}", message.kind())))?;
-        c.link
-            .write_all(&[&c.scratch, payload], cancel, timeout)
-            .map_err(|e| WriteError::Link(e.to_string()))
-    }
-
-    fn finish_write(
-        &self,
-        state: &mut OutboxState,
-        generation: u64,
-        result: Result<(), WriteError>,
-        payload_len: usize,
-    ) -> Result<u64, SendError> {
-        match result {
-            Err(WriteError::Encode(e)) => Err(SendError::Unencodable(e)),
-            Ok(()) => {
-                let header_len = state.connected.as_ref().map_or(0, |c| c.scratch.len());
-                Stats::add(&self.stats.bytes_sent, (header_len + payload_len) as u64);
-                Ok(generation)
-            }
-            Err(WriteError::Link(e)) => {
-                if state.stopping {
-                    return Err(SendError::Stopping);
-                }
-                // Tear the link down so the worker notices at once and reconnects.
-                if let Some(c) = state.connected.take() {
-                    c.link.shutdown();
-                }
-                self.cond.notify_all();
-                Err(SendError::Lost(e))
-            }
-        }
-    }
-
-    /// Src side: a buffer of `payload_len` left the element; grant more credit when due.
-    pub fn consumed(&self, generation: u64, payload_len: u64) {
-        let mut state = self.lock();
-        let Some(c) = state.connected.as_mut() else {
-            return;
-        };
-        if c.generation != generation {
-            return;
-        }
-        let Some(granter) = c.granter.as_mut() else {
-            return;
-        };
-        granter.on_consumed(payload_len);
-        if let Some(credit) = granter.poll_grant() {
-            let result = Self::write(
-                c,
-                &Message::Credit(credit),
-                &[],
-                &self.cancel,
-                self.write_timeout,
-            );
-            let _ = self.finish_write(&mut state, generation, result, 0);
-        }
-    }
-}
+use crate::transport::{Canceller, Link, LinkError, Mode, Rendezvous};
 
 /// A running worker; stopping it joins the thread.
 pub struct Worker {
@@ -429,6 +143,20 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
                 }
             }
             Err(SessionError::Link(LinkError::Cancelled)) => return,
+            Err(SessionError::Refused(why)) => {
+                // A client cannot fix this by retrying; a guest keeps waiting for another.
+                let fatal = config.role == Role::Src || !rendezvous.can_reconnect();
+                handler.protocol_error(
+                    &format!("{} refused the session: {why}", rendezvous.describe()),
+                    fatal,
+                );
+                if was_connected {
+                    handler.lost(generation, &why);
+                }
+                if fatal {
+                    return;
+                }
+            }
             Err(SessionError::Protocol { source, .. }) => {
                 let fatal = matches!(source, ProtocolError::VersionMismatch { .. })
                     || !rendezvous.can_reconnect();
@@ -565,6 +293,7 @@ fn serve(
     }
     handler.connected(generation, &session);
 
+    let mut payloads = PayloadMemory::default();
     let mut liveness = Liveness::new(
         now_ns(),
         config.heartbeat_interval,
@@ -587,6 +316,7 @@ fn serve(
                 outbox,
                 config,
                 &mut liveness,
+                &mut payloads,
             )? {
                 return Ok(reason);
             }
@@ -633,6 +363,7 @@ fn dispatch(
     outbox: &Outbox,
     config: &Config,
     liveness: &mut Liveness,
+    payloads: &mut PayloadMemory,
 ) -> Result<Option<String>, SessionError> {
     let protocol = |source| SessionError::Protocol {
         peer: config.address.to_string(),
@@ -658,7 +389,7 @@ fn dispatch(
                     max: usize::MAX as u64,
                 })
             })?;
-            let mut buffer = gst::Buffer::with_size(len).map_err(|_| {
+            let mut buffer = payloads.acquire(len).ok_or_else(|| {
                 LinkError::Io(std::io::Error::other(format!(
                     "cannot allocate {len} bytes"
                 )))
@@ -724,6 +455,17 @@ fn dispatch(
             }
         }
         Message::Goodbye(bye) => {
+            let refused = [
+                GoodbyeReason::AUTH_FAILED,
+                GoodbyeReason::INCOMPATIBLE,
+                GoodbyeReason::PROTOCOL_ERROR,
+            ];
+            if refused.contains(&bye.reason) {
+                return Err(SessionError::Refused(format!(
+                    "{}: {}",
+                    bye.reason, bye.message
+                )));
+            }
             return Ok(Some(format!(
                 "peer said goodbye ({}): {}",
                 bye.reason, bye.message
@@ -742,9 +484,4 @@ fn rand_session_id(generation: u64) -> u64 {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
     t ^ (pid << 32) ^ generation.rotate_left(17)
-}
-
-/// Counter of sent events (kept here so both elements count the same way).
-pub fn count_event(outbox: &Outbox) {
-    Stats::add(&outbox.stats.events_sent, 1);
 }

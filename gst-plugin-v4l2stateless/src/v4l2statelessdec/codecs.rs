@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MPL-2.0
+//! The state machine of each codec behind one interface for the element.
+
+use v4l2r::bindings;
+
+use crate::codec::Codec;
+use crate::stateless::backend::{Backend, Control, DecodeError, Outcome};
+use crate::stateless::vp8::Vp8Decoder;
+use crate::stateless::vp9::Vp9Decoder;
+
+/// Coded size and the sequence-level control to set before the CAPTURE format.
+pub struct Sequence {
+    pub width: u32,
+    pub height: u32,
+    pub control: Control,
+    /// 8-bit 4:2:0 (the only layout the element outputs so far).
+    pub is_8bit_420: bool,
+}
+
+pub enum CodecState {
+    Vp8(Box<Vp8Decoder>),
+    Vp9(Box<Vp9Decoder>),
+}
+
+impl CodecState {
+    /// `has_control`: asks the driver whether an optional control exists.
+    pub fn new(codec: Codec, has_control: impl Fn(u32) -> bool) -> Option<Self> {
+        match codec {
+            Codec::Vp8 => Some(CodecState::Vp8(Box::new(Vp8Decoder::new()))),
+            Codec::Vp9 => Some(CodecState::Vp9(Box::new(Vp9Decoder::new(has_control(
+                bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
+            ))))),
+            _ => None,
+        }
+    }
+
+    /// Whether `data` starts a new sequence that can be decoded on its own.
+    pub fn sequence(&self, data: &[u8]) -> Result<Sequence, String> {
+        match self {
+            CodecState::Vp8(d) => {
+                let control = d.peek(data)?;
+                let Control::Vp8Frame(f) = &control else {
+                    unreachable!("VP8 peek gives VP8_FRAME")
+                };
+                if f.flags & u64::from(bindings::V4L2_VP8_FRAME_FLAG_KEY_FRAME) == 0 {
+                    return Err("VP8 stream does not start with a key frame".into());
+                }
+                Ok(Sequence {
+                    width: f.width.into(),
+                    height: f.height.into(),
+                    control,
+                    is_8bit_420: true,
+                })
+            }
+            CodecState::Vp9(d) => {
+                let (control, info) = d.peek(data)?;
+                Ok(Sequence {
+                    width: info.width,
+                    height: info.height,
+                    control,
+                    is_8bit_420: info.bit_depth == 8 && info.subsampling_x && info.subsampling_y,
+                })
+            }
+        }
+    }
+
+    /// Whether this chunk starts with a key frame (a new sequence may start here).
+    pub fn is_key_frame(data: &[u8], codec: Codec) -> bool {
+        match codec {
+            // Frame tag bit 0 clear.
+            Codec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
+            // frame_marker(2) profile_low(1) profile_high(1) [reserved] show_existing(1)
+            // frame_type(1): a key frame has frame_type 0 and no show_existing_frame.
+            Codec::Vp9 => {
+                let Some(&b) = data.first() else { return false };
+                let profile = ((b >> 5) & 1) | (((b >> 4) & 1) << 1);
+                let shift = if profile == 3 { 1 } else { 0 };
+                let show_existing = (b >> (3 - shift)) & 1;
+                let frame_type = (b >> (2 - shift)) & 1;
+                b >> 6 == 0b10 && show_existing == 0 && frame_type == 0
+            }
+            _ => false,
+        }
+    }
+
+    pub fn decode<B: Backend>(
+        &mut self,
+        data: &[u8],
+        timestamp: u64,
+        backend: &mut B,
+    ) -> Result<Outcome, DecodeError<B::Error>> {
+        match self {
+            CodecState::Vp8(d) => d.decode(data, timestamp, backend),
+            CodecState::Vp9(d) => d.decode(data, timestamp, backend),
+        }
+    }
+
+    pub fn reset(&mut self) {
+        match self {
+            CodecState::Vp8(d) => d.reset(),
+            CodecState::Vp9(d) => d.reset(),
+        }
+    }
+
+    /// Pictures the codec may keep as references at once.
+    pub fn max_references(&self) -> u32 {
+        match self {
+            CodecState::Vp8(_) => 3,
+            CodecState::Vp9(_) => 8,
+        }
+    }
+}

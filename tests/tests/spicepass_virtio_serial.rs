@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: MPL-2.0
+//! spicepass over a real virtio-serial port: the guest runs `spicepasssink` on
+//! `/dev/virtio-ports/org.mediapass.0` (through `spicepass-peer`, which prints every buffer's
+//! timestamps, flags, size and checksum), the host runs `spicepasssrc` on QEMU's
+//! `-chardev socket` unix socket. One boot, four phases:
+//!
+//! 1. a clip end to end: every buffer and sticky event identical on both sides, EOS;
+//! 2. a client seek moves the guest pipeline (flush + new segment at 8 s);
+//! 3. the drop: the host client is killed with SIGKILL mid-stream, the guest (paced at
+//!    real time, `drop-policy=drop`) keeps going without a client, a new client resyncs
+//!    at a keyframe with fresh caps and only ever sees whole buffers the guest sent;
+//! 4. raw virtio-serial throughput under TCG (32 KiB `dd` writes), printed for docs/vdi.md.
+//!
+//! Fails (never skips) when the lab cannot start: run `./x setup` first.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mediapass_tests::plugin_dir;
+use mediapass_tests::vmlab::{Lab, LabCommand, LabError, LabOutput};
+
+const PORT: &str = "/dev/virtio-ports/org.mediapass.0";
+const DELTA_UNIT: u32 = 0x2000;
+const THROUGHPUT_BYTES: usize = 64 * 1024 * 1024;
+/// Generous: TCG guest on a loaded 2-core machine, and other lab VMs go first.
+const LONG: Duration = Duration::from_secs(240);
+const VM_START_LIMIT: Duration = Duration::from_secs(1800);
+
+fn peer_binary() -> PathBuf {
+    let peer = plugin_dir().join("spicepass-peer");
+    assert!(
+        peer.is_file(),
+        "{} is missing: build the workspace first (cargo build --workspace --all-targets)",
+        peer.display()
+    );
+    peer
+}
+
+fn make_clip(path: &Path, frames: u32) {
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            "pattern=ball",
+        ])
+        .args(["!", "video/x-raw,width=320,height=240,framerate=30/1"])
+        .args([
+            "!",
+            "vp8enc",
+            "deadline=1",
+            "keyframe-max-dist=30",
+            "!",
+            "webmmux",
+        ])
+        .args(["!", "filesink", &format!("location={}", path.display())])
+        .env("GST_REGISTRY_FORK", "no")
+        .status()
+        .expect("gst-launch-1.0 runs (./x setup installs it)");
+    assert!(status.success(), "making {} failed", path.display());
+}
+
+/// A host-side `spicepass-peer client` and the lines it printed.
+struct Client {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Client {
+    fn spawn(sock: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(peer_binary())
+            .arg("client")
+            .arg(format!("spicepass+unix://{}", sock.display()))
+            .args(extra)
+            .arg("timeout-s=200")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("GST_REGISTRY_FORK", "no")
+            .spawn()
+            .expect("spawning spicepass-peer");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (out, l) = (child.stdout.take().unwrap(), lines.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        let (err, e) = (child.stderr.take().unwrap(), stderr.clone());
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut s);
+            e.lock().unwrap().push_str(&s);
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn story(&self) -> String {
+        let lines = self.lines();
+        let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
+        let mut s = format!("--- host client ({bufs} BUF lines) ---\n");
+        for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
+            s.push_str(&l.chars().take(300).collect::<String>());
+            s.push('\n');
+        }
+        s + "--- stderr ---\n" + &self.stderr.lock().unwrap()
+    }
+
+    fn wait_buffers(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while with_prefix(&self.lines(), "BUF").len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "client got fewer than {n} buffers within {timeout:?}\n{}",
+                self.story()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn finish(&mut self, timeout: Duration) -> i32 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("client did not finish within {timeout:?}\n{}", self.story());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_prefix(lines: &[String], prefix: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+fn flags_of(buf_line: &str) -> u32 {
+    buf_line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("flags=0x"))
+        .and_then(|f| u32::from_str_radix(f, 16).ok())
+        .unwrap_or_else(|| panic!("no flags in {buf_line}"))
+}
+
+fn pts_of(buf_line: &str) -> u64 {
+    buf_line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("pts="))
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_else(|| panic!("no pts in {buf_line}"))
+}
+
+/// The guest's output so far (it writes to a read-write share as it goes).
+fn guest_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits for a guest phase's exit status file; fails with the VM's output if it ended.
+fn wait_guest_phase(
+    share: &Path,
+    phase: &str,
+    vm: &mpsc::Receiver<Result<LabOutput, LabError>>,
+) -> i32 {
+    let rc = share.join(format!("{phase}.rc"));
+    let deadline = Instant::now() + VM_START_LIMIT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&rc)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        match vm.recv_timeout(Duration::from_millis(200)) {
+            Ok(Ok(out)) => panic!("the VM ended before guest {phase} did:\n{}", out.describe()),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+        assert!(Instant::now() < deadline, "guest {phase} never finished");
+    }
+}
+
+fn guest_story(share: &Path, phase: &str) -> String {
+    let lines = guest_lines(&share.join(format!("{phase}.out")));
+    let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
+    let mut s = format!("--- guest {phase} ({bufs} BUF lines) ---\n");
+    for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
+        s.push_str(&l.chars().take(300).collect::<String>());
+        s.push('\n');
+    }
+    s + "--- guest stderr ---\n"
+        + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
+}
+
+#[test]
+fn spicepass_over_virtio_serial_in_a_guest() {
+    let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
+    let peer = peer_binary();
+    let share = lab.scratch_dir("spicepass-virtio-serial").unwrap();
+    let clip = share.join("clip.webm");
+    let long_clip = share.join("long.webm");
+    make_clip(&clip, 300);
+    make_clip(&long_clip, 600);
+    let sock = share.join("port.sock");
+
+    let guest = |phase: &str, head: String, extra: &str| {
+        format!(
+            "{peer} guest spicepass+dev://{PORT} '{head}' {extra} timeout-s=200 \
+             >$s/{phase}.out 2>$s/{phase}.err; echo $? >$s/{phase}.rc\n",
+            peer = peer.display()
+        )
+    };
+    let play = |c: &Path| format!("filesrc location={} ! matroskademux", c.display());
+    let script = format!(
+        "s={share}\n{a}{b}{c}dd if=/dev/zero of={PORT} bs=32k count={n} 2>$s/dd.err; echo $? >$s/dd.rc\n",
+        share = share.display(),
+        a = guest("identity", play(&clip), ""),
+        b = guest("seek", play(&clip), ""),
+        // Paced at real time so the client can be killed mid-stream.
+        c = guest(
+            "drop",
+            format!("{} ! identity sync=true", play(&long_clip)),
+            "drop-policy=drop"
+        ),
+        n = THROUGHPUT_BYTES / 32768,
+    );
+    let cmd = LabCommand::shell(&script)
+        .rw_dir(&share)
+        .timeout(Duration::from_secs(1200))
+        .qemu_arg("-device")
+        .qemu_arg("virtio-serial-pci")
+        .qemu_arg("-chardev")
+        .qemu_arg(format!(
+            "socket,id=c0,path={},server=on,wait=off",
+            sock.display()
+        ))
+        .qemu_arg("-device")
+        .qemu_arg("virtserialport,chardev=c0,name=org.mediapass.0");
+    let (done_tx, vm) = mpsc::channel();
+    let vm_thread = std::thread::spawn(move || {
+        let _ = done_tx.send(lab.run(&cmd));
+    });
+
+    // QEMU creates the socket when it starts (after any other lab VM has finished).
+    let deadline = Instant::now() + VM_START_LIMIT;
+    while !sock.exists() {
+        if let Ok(result) = vm.recv_timeout(Duration::from_millis(200)) {
+            panic!(
+                "the VM ended before its socket appeared: {:?}",
+                result.map(|o| o.describe())
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "QEMU never created {}",
+            sock.display()
+        );
+    }
+
+    // 1. Byte-identical stream and EOS.
+    let mut client = Client::spawn(&sock, &[]);
+    assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    assert_eq!(
+        wait_guest_phase(&share, "identity", &vm),
+        0,
+        "{}",
+        guest_story(&share, "identity")
+    );
+    let sent = guest_lines(&share.join("identity.out"));
+    let got = client.lines();
+    let story = || format!("{}\n{}", guest_story(&share, "identity"), client.story());
+    assert_eq!(with_prefix(&sent, "BUF").len(), 300, "{}", story());
+    assert_eq!(
+        with_prefix(&sent, "BUF"),
+        with_prefix(&got, "BUF"),
+        "{}",
+        story()
+    );
+    for kind in [
+        "EVENT stream-start",
+        "EVENT caps",
+        "EVENT segment",
+        "EVENT eos",
+    ] {
+        assert_eq!(
+            with_prefix(&sent, kind),
+            with_prefix(&got, kind),
+            "{kind}\n{}",
+            story()
+        );
+        assert!(
+            !with_prefix(&got, kind).is_empty(),
+            "no {kind}\n{}",
+            story()
+        );
+    }
+    assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
+
+    // 2. A client seek moves the guest.
+    let mut client = Client::spawn(&sock, &["sync=true", "seek-after=15", "seek-to-ms=8000"]);
+    assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    assert_eq!(
+        wait_guest_phase(&share, "seek", &vm),
+        0,
+        "{}",
+        guest_story(&share, "seek")
+    );
+    let guest_seen = guest_lines(&share.join("seek.out"));
+    let got = client.lines();
+    let story = || format!("{}\n{}", guest_story(&share, "seek"), client.story());
+    let seeks = with_prefix(&guest_seen, "UPEVENT seek");
+    assert_eq!(
+        seeks.len(),
+        1,
+        "the guest did not get the seek\n{}",
+        story()
+    );
+    assert!(seeks[0].contains("cur=(gint64)8000000000"), "{}", seeks[0]);
+    let flush_stop = got
+        .iter()
+        .position(|l| l.starts_with("EVENT flush-stop"))
+        .unwrap_or_else(|| panic!("no flush-stop at the client\n{}", story()));
+    let after = &got[flush_stop..];
+    let segment = after
+        .iter()
+        .find(|l| l.starts_with("EVENT segment"))
+        .unwrap_or_else(|| panic!("no segment after the flush\n{}", story()));
+    assert!(segment.contains("start=(guint64)8000000000"), "{segment}");
+    let first = after
+        .iter()
+        .find(|l| l.starts_with("BUF"))
+        .expect("buffers after the seek");
+    assert!(
+        pts_of(first) >= 7_000_000_000,
+        "first buffer after the seek: {first}"
+    );
+    assert!(
+        with_prefix(&got, "BUF").len() < 280,
+        "the guest did not jump\n{}",
+        story()
+    );
+    assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
+
+    // 3. Kill the client mid-stream; the guest keeps going; a new client resyncs.
+    let guest_out = share.join("drop.out");
+    let mut first_client = Client::spawn(&sock, &[]);
+    first_client.wait_buffers(45, LONG);
+    first_client.child.kill().unwrap();
+    first_client.child.wait().unwrap();
+    let at_kill = with_prefix(&guest_lines(&guest_out), "BUF").len();
+    let deadline = Instant::now() + LONG;
+    // 30 more buffers (1 s of a real-time stream) with nobody connected: no stall.
+    while with_prefix(&guest_lines(&guest_out), "BUF").len() < at_kill + 30 {
+        assert!(
+            Instant::now() < deadline,
+            "the guest stalled after the client died ({at_kill} buffers)\n{}",
+            guest_story(&share, "drop")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut client = Client::spawn(&sock, &[]);
+    assert_eq!(
+        client.finish(LONG),
+        0,
+        "second client failed\n{}",
+        client.story()
+    );
+    assert_eq!(
+        wait_guest_phase(&share, "drop", &vm),
+        0,
+        "{}",
+        guest_story(&share, "drop")
+    );
+    let sent = guest_lines(&guest_out);
+    let got = client.lines();
+    let story = || format!("{}\n{}", guest_story(&share, "drop"), client.story());
+    // The guest's sink resynced once per client: the killed one and the new one.
+    assert!(
+        with_prefix(&sent, "MSG spicepass-resynced").len() >= 2,
+        "the guest did not resync for the new client\n{}",
+        story()
+    );
+    assert_eq!(
+        with_prefix(&got, "MSG spicepass-connected").len(),
+        1,
+        "{}",
+        story()
+    );
+    let first_buf = got
+        .iter()
+        .position(|l| l.starts_with("BUF"))
+        .expect("buffers");
+    let caps = got.iter().position(|l| l.starts_with("EVENT caps"));
+    assert!(
+        caps.is_some_and(|c| c < first_buf),
+        "fresh caps before the first buffer\n{}",
+        story()
+    );
+    assert_eq!(
+        flags_of(&got[first_buf]) & DELTA_UNIT,
+        0,
+        "first buffer is not a keyframe: {}",
+        got[first_buf]
+    );
+    // Nothing mis-framed: every buffer the new client got is one the guest sent, in order.
+    let sent_bufs = with_prefix(&sent, "BUF");
+    let mut cursor = 0;
+    for line in with_prefix(&got, "BUF") {
+        match sent_bufs[cursor..].iter().position(|s| *s == line) {
+            Some(i) => cursor += i + 1,
+            None => panic!(
+                "client buffer not sent by the guest (in order): {line}\n{}",
+                story()
+            ),
+        }
+    }
+    assert!(
+        pts_of(&got[first_buf]) >= pts_of(&sent_bufs[at_kill.min(sent_bufs.len() - 1)]),
+        "the new client starts after the drop"
+    );
+    assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
+
+    // 4. Raw virtio-serial throughput (guest dd → host socket).
+    let mut stream = UnixStream::connect(&sock).expect("connecting to the chardev socket");
+    stream.set_read_timeout(Some(LONG)).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    let mut started = None;
+    while total < THROUGHPUT_BYTES {
+        let n = stream.read(&mut buf).expect("reading the dd stream");
+        assert!(n > 0, "the guest stopped after {total} bytes");
+        started.get_or_insert_with(Instant::now);
+        total += n;
+    }
+    let secs = started.unwrap().elapsed().as_secs_f64();
+    eprintln!(
+        "virtio-serial guest→host (TCG, 32 KiB writes): {total} bytes in {secs:.2} s = {:.1} MB/s",
+        total as f64 / secs / 1e6
+    );
+    drop(stream);
+    vm_thread.join().unwrap();
+    let out = vm.recv().unwrap().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.success(), "{}", out.describe());
+    assert_eq!(
+        std::fs::read_to_string(share.join("dd.rc")).unwrap().trim(),
+        "0"
+    );
+}
