@@ -219,6 +219,7 @@ impl PocCalculator {
 mod tests {
     use super::*;
     use crate::h264::ScalingLists;
+    use proptest::prelude::*;
 
     fn sps(poc_type: u8) -> Sps {
         Sps {
@@ -360,6 +361,45 @@ mod tests {
         );
     }
 
+    fn field(mut p: PocInput, bottom: bool) -> PocInput {
+        p.field_pic_flag = true;
+        p.bottom_field_flag = bottom;
+        p
+    }
+
+    #[test]
+    fn field_pictures() {
+        // Type 0: each field has its own lsb; the pair's frame POC is the minimum.
+        let sps0 = sps(0);
+        let mut calc = PocCalculator::new();
+        let top = field(pic(true, 1, 0, 0), false);
+        let t = calc.compute(&sps0, &top);
+        assert_eq!(t.pic_order_cnt(&top), 0);
+        let bottom = field(pic(false, 1, 0, 1), true);
+        let b = calc.compute(&sps0, &bottom);
+        assert_eq!(b.pic_order_cnt(&bottom), 1);
+        assert_eq!(b.bottom_field_order_cnt, 1);
+        // Type 1: the bottom field adds offset_for_top_to_bottom_field (+1).
+        let sps1 = sps(1);
+        let mut calc = PocCalculator::new();
+        calc.compute(&sps1, &field(pic(true, 1, 0, 0), false));
+        calc.compute(&sps1, &field(pic(false, 1, 0, 0), true));
+        let top = field(pic(false, 1, 1, 0), false);
+        assert_eq!(calc.compute(&sps1, &top).top_field_order_cnt, 2);
+        let bottom = field(pic(false, 1, 1, 0), true);
+        assert_eq!(calc.compute(&sps1, &bottom).bottom_field_order_cnt, 3);
+        // Type 2: both fields of a frame share 2 * FrameNum.
+        let sps2 = sps(2);
+        let mut calc = PocCalculator::new();
+        calc.compute(&sps2, &field(pic(true, 1, 0, 0), false));
+        let top = calc.compute(&sps2, &field(pic(false, 1, 1, 0), false));
+        let bottom = calc.compute(&sps2, &field(pic(false, 1, 1, 0), true));
+        assert_eq!(
+            (top.top_field_order_cnt, bottom.bottom_field_order_cnt),
+            (2, 2)
+        );
+    }
+
     #[test]
     fn mmco5_resets_the_anchor() {
         let sps = sps(0);
@@ -374,5 +414,51 @@ mod tests {
             calc.compute(&sps, &pic(false, 1, 1, 2)).top_field_order_cnt,
             2
         );
+    }
+
+    proptest! {
+        /// Type 0 reconstructs any POC sequence whose steps between reference pictures
+        /// stay below MaxPicOrderCntLsb / 2, from the lsb alone.
+        #[test]
+        fn type0_recovers_pocs_from_lsbs(
+            log2_lsb_minus4 in 0u8..=4,
+            steps in proptest::collection::vec(-1000i32..1000, 1..100),
+        ) {
+            let mut sps = sps(0);
+            sps.log2_max_pic_order_cnt_lsb_minus4 = log2_lsb_minus4;
+            let max_lsb = sps.max_pic_order_cnt_lsb() as i32;
+            let mut calc = PocCalculator::new();
+            calc.compute(&sps, &pic(true, 1, 0, 0));
+            let mut poc = 0i32;
+            for (i, step) in steps.into_iter().enumerate() {
+                poc += step.rem_euclid(max_lsb - 1) - (max_lsb / 2 - 1);
+                let lsb = poc.rem_euclid(max_lsb) as u32;
+                let got = calc.compute(&sps, &pic(false, 1, i as u32 + 1, lsb));
+                prop_assert_eq!(got.top_field_order_cnt, poc);
+            }
+        }
+
+        /// Type 2 gives strictly increasing POCs in decoding order across frame_num wraps.
+        #[test]
+        fn type2_is_monotonic(refs in proptest::collection::vec(any::<bool>(), 1..200)) {
+            let sps = sps(2);
+            let mut calc = PocCalculator::new();
+            let mut last = calc.compute(&sps, &pic(true, 1, 0, 0)).top_field_order_cnt;
+            let mut frame_num = 0u32;
+            let mut prev_ref = true;
+            for wants_ref in refs {
+                // 8.2.1.3: type 2 forbids two non-reference pictures in a row.
+                let is_ref = wants_ref || !prev_ref;
+                prev_ref = is_ref;
+                // frame_num counts reference pictures; a non-reference one uses prev + 1.
+                let this = (frame_num + 1) % sps.max_frame_num();
+                let got = calc.compute(&sps, &pic(false, u8::from(is_ref), this, 0));
+                prop_assert!(got.top_field_order_cnt > last);
+                last = got.top_field_order_cnt;
+                if is_ref {
+                    frame_num = this;
+                }
+            }
+        }
     }
 }
