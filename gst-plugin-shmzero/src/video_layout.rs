@@ -181,4 +181,47 @@ mod tests {
         }
         add_meta(buffer.get_mut().unwrap(), &good).unwrap();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// A descriptor's layout either fits the buffer (every plane's rows inside it) or is
+        /// refused; it never panics.
+        #[test]
+        fn arbitrary_layouts_fit_or_are_refused(
+            format in 0u32..120,
+            width in 0u32..5000,
+            height in 0u32..5000,
+            n_planes in 0u8..6,
+            offsets in proptest::array::uniform4(0u64..40_000_000),
+            strides in proptest::array::uniform4(-20_000i32..20_000),
+            size in 1usize..40_000_000,
+        ) {
+            gst::init().unwrap();
+            let layout = VideoLayout { format, width, height, n_planes, offsets, strides };
+            let mut buffer = gst::Buffer::new();
+            // A buffer of `size` bytes without allocating them: the meta check only needs
+            // the size, never the bytes.
+            buffer.get_mut().unwrap().append_memory(gst::Memory::from_slice(Zeros(size)));
+            if add_meta(buffer.get_mut().unwrap(), &layout).is_ok() {
+                let meta = buffer.meta::<gst_video::VideoMeta>().unwrap();
+                for plane in 0..meta.n_planes() as usize {
+                    proptest::prop_assert!(meta.stride()[plane] > 0);
+                    proptest::prop_assert!(meta.offset()[plane] < size);
+                }
+            }
+        }
+    }
+
+    /// `size` zero bytes, shared from one static page-sized block repeated virtually is not
+    /// possible, so this is a plain boxed slice; sizes stay below 40 MB.
+    struct Zeros(usize);
+
+    impl AsRef<[u8]> for Zeros {
+        fn as_ref(&self) -> &[u8] {
+            static ZEROS: std::sync::LazyLock<Vec<u8>> =
+                std::sync::LazyLock::new(|| vec![0; 40_000_000]);
+            &ZEROS[..self.0]
+        }
+    }
 }
