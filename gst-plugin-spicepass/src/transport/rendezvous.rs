@@ -225,11 +225,17 @@ fn remove_stale_socket(path: &std::path::Path) -> std::io::Result<()> {
 /// (and a pty whose other side is closed) reports POLLHUP while no peer is attached: then this
 /// is "not yet". A tty is switched to raw mode so bytes pass unchanged.
 fn open_device(path: &std::path::Path) -> Result<Option<Link>, LinkError> {
-    let file = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)?;
+        .open(path)
+    {
+        Ok(file) => file,
+        // A virtio-serial port appears when the device is hot-plugged: keep waiting.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let fd: OwnedFd = file.into();
     if let Ok(mut tio) = rustix::termios::tcgetattr(&fd) {
         tio.make_raw();
@@ -300,6 +306,20 @@ mod tests {
         assert!(matches!(
             server.next_link(&cancel, Duration::from_secs(30)),
             Err(LinkError::Cancelled)
+        ));
+    }
+
+    #[test]
+    fn missing_device_is_not_there_yet() {
+        let cancel = Canceller::new().unwrap();
+        let mut r = Rendezvous::new(
+            Address::Device("/nonexistent/virtio-ports/x".into()),
+            Mode::Connect,
+        )
+        .unwrap();
+        assert!(matches!(
+            r.next_link(&cancel, Duration::from_millis(250)),
+            Err(LinkError::TimedOut(_))
         ));
     }
 
