@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Proc, TestDir, assert_no_new_shm, dev_shm, probe};
+use common::{Proc, TestDir, assert_no_criticals, assert_no_new_shm, dev_shm, probe};
 
 /// A live 30 fps writer that runs until killed.
 fn live_writer(socket: &str, extra_sink_props: &str) -> Proc {
@@ -245,6 +245,8 @@ fn garbage_from_a_reader_drops_that_reader_only() {
     });
     let n = good.frames();
     good.wait_frames(n + 30);
+    assert_no_criticals(&writer);
+    assert_no_criticals(&good);
     assert!(
         writer.count(|l| l.starts_with("error")) == 0,
         "{}",
@@ -276,4 +278,5 @@ fn garbage_from_a_writer_is_a_clear_reader_error() {
         "{}",
         r.dump()
     );
+    assert_no_criticals(&r);
 }

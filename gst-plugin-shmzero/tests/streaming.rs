@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Proc, TestDir, field, gst_launch, last_line_with, probe};
+use common::{Proc, TestDir, assert_no_criticals, field, gst_launch, last_line_with, probe};
 
 /// Runs a reader probe to EOS against a writer started by `writer`, returns both outputs.
 fn run_pair(dir: &TestDir, writer: impl FnOnce(&str) -> std::process::Command) -> (Proc, Proc) {
@@ -21,6 +21,8 @@ fn run_pair(dir: &TestDir, writer: impl FnOnce(&str) -> std::process::Command) -
         reader.dump(),
         writer.dump()
     );
+    assert_no_criticals(&writer);
+    assert_no_criticals(&reader);
     (writer, reader)
 }
 

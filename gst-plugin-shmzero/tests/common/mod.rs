@@ -249,6 +249,16 @@ impl Drop for Proc {
     }
 }
 
+/// GLib criticals mean bad input reached a GStreamer API unchecked: never acceptable.
+pub fn assert_no_criticals(proc_: &Proc) {
+    let bad: Vec<String> = proc_
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("-CRITICAL **") || l.contains("panicked"))
+        .collect();
+    assert!(bad.is_empty(), "{}: {bad:#?}", proc_.name);
+}
+
 /// `key=(type)value` or `key=value` from a line, as u64.
 pub fn field(line: &str, key: &str) -> Option<u64> {
     let start = line.find(&format!("{key}="))? + key.len() + 1;
