@@ -280,3 +280,31 @@ fn garbage_from_a_writer_is_a_clear_reader_error() {
     );
     assert_no_criticals(&r);
 }
+
+#[test]
+fn waiting_for_a_reader_is_bounded_by_connection_timeout() {
+    let dir = TestDir::new("noreader");
+    let socket = dir.socket("s");
+    let mut cmd = common::gst_launch();
+    cmd.args([
+        "videotestsrc",
+        "num-buffers=10",
+        "!",
+        "shmzerosink",
+        &format!("socket-path={socket}"),
+        "wait-for-connection=true",
+        "connection-timeout=300",
+    ]);
+    let mut writer = Proc::spawn("writer", cmd);
+    let status = writer.wait();
+    assert!(!status.success(), "{}", writer.dump());
+    assert!(
+        writer
+            .lines()
+            .iter()
+            .any(|l| l.contains("no reader connected within")),
+        "{}",
+        writer.dump()
+    );
+    assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
+}
