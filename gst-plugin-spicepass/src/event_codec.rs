@@ -11,6 +11,7 @@
 //! event is sent without those fields (rebuilt by the receiver if it parses) and the debug log
 //! says so.
 
+use gst::glib::prelude::*;
 use gst::glib::translate::{IntoGlib, IntoGlibPtr, from_glib_full};
 use spicepass_protocol::{Event as WireEvent, EventDirection};
 use std::str::FromStr;
@@ -34,8 +35,35 @@ pub fn to_wire(event: &gst::EventRef, direction: EventDirection) -> WireEvent {
         seqnum: event.seqnum().into_glib(),
         running_time_offset: event.running_time_offset(),
         sticky: event.is_sticky(),
-        structure: event.structure().map(|s| s.to_string()),
+        structure: event.structure().map(serializable),
     }
+}
+
+/// Names of the fields [`to_wire`] leaves out because their values are objects (a
+/// `GstStream`, a `GstStreamCollection`...) that have no string form the peer could parse.
+pub fn unserializable_fields(event: &gst::EventRef) -> Vec<String> {
+    event
+        .structure()
+        .map(|s| {
+            s.iter()
+                .filter(|(_, v)| is_object(v))
+                .map(|(name, _)| name.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_object(value: &gst::glib::Value) -> bool {
+    value.type_().is_a(gst::glib::Object::static_type())
+}
+
+fn serializable(structure: &gst::StructureRef) -> String {
+    if !structure.iter().any(|(_, v)| is_object(v)) {
+        return structure.to_string();
+    }
+    let mut owned = structure.to_owned();
+    owned.filter_map_in_place(|_, v| (!is_object(&v)).then_some(v));
+    owned.to_string()
 }
 
 /// Rebuilds an event from the wire. The direction must match the event type.
@@ -244,6 +272,32 @@ mod tests {
                 .field("count", 0u32)
                 .build(),
         )
+    }
+
+    #[test]
+    fn object_fields_are_left_out_and_the_rest_crosses() {
+        gst::init().unwrap();
+        let stream = gst::Stream::new(
+            Some("the-stream"),
+            None,
+            gst::StreamType::VIDEO,
+            gst::StreamFlags::empty(),
+        );
+        let event = gst::event::StreamStart::builder("the-stream")
+            .group_id(gst::GroupId::next())
+            .stream(stream)
+            .build();
+        assert_eq!(unserializable_fields(&event), vec!["stream".to_string()]);
+        let back = from_wire(&to_wire(&event, EventDirection::Downstream)).expect("decodes");
+        let gst::EventView::StreamStart(ss) = back.view() else {
+            panic!("not a stream-start: {back:?}");
+        };
+        assert_eq!(ss.stream_id(), "the-stream");
+        let gst::EventView::StreamStart(orig) = event.view() else {
+            unreachable!()
+        };
+        assert_eq!(ss.group_id(), orig.group_id());
+        assert!(ss.stream().is_none());
     }
 
     #[test]

@@ -190,13 +190,12 @@ impl SpicepassSink {
 
     fn send_event(&self, outbox: &session::Outbox, event: &gst::Event) {
         let wire = event_codec::to_wire(event, EventDirection::Downstream);
-        if event.type_() == gst::EventType::StreamStart
-            || event.type_() == gst::EventType::StreamCollection
-        {
-            gst::log!(
+        let left_out = event_codec::unserializable_fields(event);
+        if !left_out.is_empty() {
+            gst::debug!(
                 CAT,
                 imp = self,
-                "{:?}: object fields (GstStream, GstStreamCollection) cannot be serialized and are not sent",
+                "{:?}: fields {left_out:?} hold objects that cannot be serialized; sent without them",
                 event.type_()
             );
         }
