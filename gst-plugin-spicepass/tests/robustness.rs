@@ -221,3 +221,28 @@ fn wrong_auth_token_is_refused_and_the_right_one_plays() {
     assert_eq!(guest.finish(LONG), 0, "{}", guest.story());
     assert_identical_stream(&guest, &client);
 }
+
+/// A guest blocked waiting for a client (drop-policy=block) or for credit must still stop:
+/// the state change wakes the streaming thread instead of deadlocking on it.
+#[test]
+fn guest_blocked_without_client_stops_cleanly() {
+    let dir = TempDir::new("block-stop");
+    let clip = make_clip(&dir, 30);
+    let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
+    let mut guest = Peer::spawn(
+        "guest",
+        &[
+            "guest",
+            &uri,
+            &play_clip(&clip),
+            "drop-policy=block",
+            "timeout-s=2",
+        ],
+    );
+    guest.wait_line("READY", LONG);
+    // The peer gives up after 2 s and sets its pipeline to NULL: that must return.
+    assert_eq!(guest.finish(LONG), 4, "{}", guest.story());
+    assert_eq!(guest.lines_with("TIMEOUT").len(), 1);
+    guest.assert_no_panic();
+    assert!(!dir.path("s.sock").exists(), "socket removed on stop");
+}

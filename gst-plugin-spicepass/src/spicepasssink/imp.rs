@@ -666,6 +666,13 @@ impl ElementImpl for SpicepassSink {
             self.post_error_message(e);
             return Err(gst::StateChangeError);
         }
+        if transition == gst::StateChange::PausedToReady
+            && let Some(outbox) = self.outbox()
+        {
+            // Wake a streaming thread waiting for a client or for credit before the pad
+            // deactivation waits for it to leave chain().
+            outbox.set_flushing(true);
+        }
         let result = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToReady {
             self.stop();
