@@ -19,16 +19,51 @@ use mediapass_tests::visl_trace::{self, VislTrace};
 use mediapass_tests::vmlab::{Lab, LabCommand, lab_dir};
 use mediapass_tests::{plugin_dir, workspace_root};
 
-/// (stream name for the codec parsers' vpxenc generator, codec)
+/// (stream, codec): a name for the codec parsers' vpxenc generator, or a libvpx
+/// conformance vector shipped in the cros-codecs crate (`cros:` prefix).
 const STREAMS: &[(&str, &str)] = &[
     ("vp8-error-resilient", "vp8"),
     ("vp8-altref", "vp8"),
+    ("vp8-partitions", "vp8"),
+    ("vp8-rt", "vp8"),
     ("vp9-error-resilient", "vp9"),
     ("vp9-altref", "vp9"),
+    ("vp9-segmentation", "vp9"),
+    ("cros:vp90-2-10-show-existing-frame.vp9.ivf", "vp9"),
+    ("cros:vp90-2-10-show-existing-frame2.vp9.ivf", "vp9"),
 ];
+
+/// A libvpx test vector from the cros-codecs crate, which cargo unpacked into its
+/// registry (it is a dev-dependency of the codec parsers).
+fn cros_codecs_vector(file: &str) -> PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    let registry = cargo_home.join("registry/src");
+    std::fs::read_dir(&registry)
+        .unwrap_or_else(|e| panic!("{}: {e}", registry.display()))
+        .flatten()
+        .map(|index| {
+            index
+                .path()
+                .join("cros-codecs-0.0.6/src/codec/vp9/test_data")
+                .join(file)
+        })
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} not in any cros-codecs-0.0.6 under {}",
+                registry.display()
+            )
+        })
+}
 
 /// Generates a stream with the codec parsers' vpxenc script (cached per build).
 fn stream(name: &str) -> PathBuf {
+    if let Some(file) = name.strip_prefix("cros:") {
+        return cros_codecs_vector(file);
+    }
     let dir = plugin_dir().join("v4l2stateless-streams");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.ivf"));
@@ -50,6 +85,12 @@ fn stream(name: &str) -> PathBuf {
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
+}
+
+/// The name results are filed under.
+fn file_stem(name: &str) -> &str {
+    name.trim_start_matches("cros:")
+        .trim_end_matches(".vp9.ivf")
 }
 
 fn pipeline(stream: &Path, codec: &str, decoder: &str) -> String {
@@ -77,7 +118,7 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
             ("c", format!("v4l2sl{codec}dec")),
             ("ours", format!("v4l2stateless{codec}dec")),
         ] {
-            let base = results.join(format!("{name}.{side}"));
+            let base = results.join(format!("{}.{side}", file_stem(name)));
             script.push_str(&format!(
                 "timeout 300 {trace} {base}.trace {cmd} >{base}.checksums 2>{base}.stderr; \
                  echo $? >{base}.status\n",
@@ -92,13 +133,13 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
     assert!(out.success(), "{}", out.describe());
 
     let mut table = vec![format!(
-        "{:<22} {:>8} {:>8} {:>7} {:>7} {:>10}",
+        "{:<34} {:>8} {:>8} {:>7} {:>7} {:>10}",
         "stream", "jobs C", "jobs us", "out C", "out us", "identical"
     )];
     let mut failures = Vec::new();
     for (name, _) in STREAMS {
         let load = |side: &str| -> (VislTrace, usize) {
-            let file = |ext: &str| results.join(format!("{name}.{side}.{ext}"));
+            let file = |ext: &str| results.join(format!("{}.{side}.{ext}", file_stem(name)));
             let status = read(&file("status"));
             assert_eq!(
                 status.trim(),
@@ -119,8 +160,8 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
             .filter(|n| !diffs.iter().any(|d| d.frame == *n))
             .count();
         table.push(format!(
-            "{:<22} {:>8} {:>8} {:>7} {:>7} {:>10}",
-            name,
+            "{:<34} {:>8} {:>8} {:>7} {:>7} {:>10}",
+            file_stem(name),
             c.frames.len(),
             ours.frames.len(),
             c_shown,

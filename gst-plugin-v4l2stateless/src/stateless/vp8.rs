@@ -71,6 +71,8 @@ pub struct Vp8Decoder {
     refs: Vp8References,
     /// Size of the last key frame, for the element's caps.
     size: Option<(u32, u32)>,
+    /// Segment probabilities of the last frame with segmentation on.
+    segment_probs: [u8; 3],
 }
 
 impl Vp8Decoder {
@@ -92,7 +94,9 @@ impl Vp8Decoder {
         let mut parser = self.parser.clone();
         let header = parser.parse_frame(frame).map_err(|e| e.to_string())?;
         Ok(Control::Vp8Frame(Box::new(frame_control(
-            &header, &self.refs,
+            &header,
+            &self.refs,
+            &self.segment_probs,
         ))))
     }
 
@@ -114,7 +118,12 @@ impl Vp8Decoder {
                 "VP8 inter frame without reference pictures".into(),
             ));
         }
-        let control = frame_control(&header, &self.refs);
+        let segment_probs = if header.segmentation.enabled {
+            header.segmentation.segment_probs
+        } else {
+            self.segment_probs
+        };
+        let control = frame_control(&header, &self.refs, &segment_probs);
         backend
             .decode(DecodeJob {
                 timestamp,
@@ -123,6 +132,7 @@ impl Vp8Decoder {
             })
             .map_err(DecodeError::Backend)?;
         self.parser = parser;
+        self.segment_probs = segment_probs;
         if header.key_frame {
             self.size = Some((header.width.into(), header.height.into()));
         }
@@ -142,7 +152,13 @@ impl Vp8Decoder {
 }
 
 /// Fills `v4l2_ctrl_vp8_frame` from a parsed header and the current references.
-pub fn frame_control(h: &Vp8FrameHeader, refs: &Vp8References) -> bindings::v4l2_ctrl_vp8_frame {
+/// `segment_probs` are sent while segmentation is off: unused then, we repeat the last
+/// ones in force (zero before any), as GStreamer's v4l2codecs does.
+pub fn frame_control(
+    h: &Vp8FrameHeader,
+    refs: &Vp8References,
+    segment_probs: &[u8; 3],
+) -> bindings::v4l2_ctrl_vp8_frame {
     let flag = |on: bool, bit: u32| if on { bit } else { 0 };
     let seg = &h.segmentation;
     let lf = &h.loop_filter;
@@ -150,10 +166,11 @@ pub fn frame_control(h: &Vp8FrameHeader, refs: &Vp8References) -> bindings::v4l2
     let mut c = bindings::v4l2_ctrl_vp8_frame::default();
     c.segment.quant_update = seg.quant_update;
     c.segment.lf_update = seg.lf_update;
-    // Meaningless while segmentation is off; zero then, as GStreamer's v4l2codecs does.
-    if seg.enabled {
-        c.segment.segment_probs = seg.segment_probs;
-    }
+    c.segment.segment_probs = if seg.enabled {
+        seg.segment_probs
+    } else {
+        *segment_probs
+    };
     c.segment.flags = flag(seg.enabled, bindings::V4L2_VP8_SEGMENT_FLAG_ENABLED)
         | flag(seg.update_map, bindings::V4L2_VP8_SEGMENT_FLAG_UPDATE_MAP)
         | flag(

@@ -24,7 +24,12 @@ pub struct Vp9Decoder {
     send_compressed_header: bool,
     subframes: u64,
     last_header: Option<UncompressedHeader>,
+    /// Segmentation tree/pred probabilities of the last frame with segmentation on.
+    segmentation_probs: SegmentationProbs,
 }
+
+/// `(tree_probs, pred_probs)`.
+pub type SegmentationProbs = ([u8; 7], [u8; 3]);
 
 /// Frame size and format facts the element needs for caps and the CAPTURE format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +67,12 @@ impl Vp9Decoder {
         for frame in split_superframe(chunk).map_err(|e| e.to_string())? {
             let parsed = parser.parse_frame(frame).map_err(|e| e.to_string())?;
             if let Some(compressed) = &parsed.compressed {
-                let control = frame_control(&parsed.header, compressed, &self.slots);
+                let control = frame_control(
+                    &parsed.header,
+                    compressed,
+                    &self.slots,
+                    &self.segmentation_probs,
+                );
                 return Ok((Control::Vp9Frame(Box::new(control)), info(&parsed.header)));
             }
         }
@@ -137,10 +147,19 @@ impl Vp9Decoder {
                 "VP9 frame without compressed header".into(),
             ));
         };
+        let segmentation_probs = if header.segmentation.enabled {
+            (
+                header.segmentation.tree_probs,
+                header.segmentation.pred_probs,
+            )
+        } else {
+            self.segmentation_probs
+        };
         let mut controls = vec![Control::Vp9Frame(Box::new(frame_control(
             header,
             compressed,
             &self.slots,
+            &segmentation_probs,
         )))];
         if self.send_compressed_header {
             controls.push(Control::Vp9CompressedHdr(Box::new(compressed_control(
@@ -155,6 +174,7 @@ impl Vp9Decoder {
             })
             .map_err(DecodeError::Backend)?;
         self.parser = parser;
+        self.segmentation_probs = segmentation_probs;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if header.refresh_frame_flags & (1 << i) != 0 {
                 *slot = Some(timestamp);
@@ -189,11 +209,14 @@ fn info(h: &UncompressedHeader) -> Vp9FrameInfo {
     }
 }
 
-/// Fills `v4l2_ctrl_vp9_frame`.
+/// Fills `v4l2_ctrl_vp9_frame`. `segmentation_probs` are sent while segmentation is
+/// off: they are unused then; we repeat the last ones in force (zero before any), as
+/// GStreamer's v4l2codecs does, so both produce identical controls.
 pub fn frame_control(
     h: &UncompressedHeader,
     compressed: &CompressedHeader,
     slots: &[Option<u64>; NUM_REF_FRAMES],
+    segmentation_probs: &SegmentationProbs,
 ) -> bindings::v4l2_ctrl_vp9_frame {
     let flag = |on: bool, bit: u32| if on { bit } else { 0 };
     let lf = &h.loop_filter;
@@ -222,10 +245,11 @@ pub fn frame_control(
             .filter(|(_, on)| **on)
             .fold(0, |m, (i, _)| m | (1 << i));
     }
-    // Meaningless while segmentation is off; zero then, as GStreamer's v4l2codecs does.
     if seg.enabled {
         c.seg.tree_probs = seg.tree_probs;
         c.seg.pred_probs = seg.pred_probs;
+    } else {
+        (c.seg.tree_probs, c.seg.pred_probs) = *segmentation_probs;
     }
     c.seg.flags = (flag(seg.enabled, bindings::V4L2_VP9_SEGMENTATION_FLAG_ENABLED)
         | flag(
