@@ -100,9 +100,9 @@ fn spice_port_carries_bytes_both_ways_and_reports_no_peer() {
         r#"set -e
 s={share}
 exec 3<>/dev/virtio-ports/{PORT_NAME}
-timeout 300 head -c {HOST_TO_GUEST} <&3 >"$s/to-guest.bin" &
+timeout -s KILL 300 head -c {HOST_TO_GUEST} <&3 >"$s/to-guest.bin" &
 reader=$!
-cat "$s/to-host.bin" >&3
+timeout -s KILL 300 cat "$s/to-host.bin" >&3
 wait $reader
 exec 3>&-
 echo closed >"$s/guest-closed"
@@ -110,25 +110,18 @@ echo closed >"$s/guest-closed"
 # starts when the host says so.
 sleep 2
 exec 3<>/dev/virtio-ports/{PORT_NAME}
-timeout 300 head -c 1 <&3 >/dev/null
-dd if=/dev/zero bs=32k count={dd_count} >&3 2>"$s/dd.err"
+timeout -s KILL 300 head -c 1 <&3 >/dev/null
+timeout -s KILL 300 dd if=/dev/zero bs=32k count={dd_count} >&3 2>"$s/dd.err"
 sleep 2"#,
         share = share.display(),
         dd_count = THROUGHPUT_BYTES / 32768,
     );
-    let cmd = LabCommand::shell(&script)
-        .rw_dir(&share)
-        .timeout(Duration::from_secs(900))
-        .qemu_arg("-spice")
-        .qemu_arg(format!(
-            "port={spice_port},addr=127.0.0.1,disable-ticketing=on"
-        ))
-        .qemu_arg("-device")
-        .qemu_arg("virtio-serial-pci")
-        .qemu_arg("-chardev")
-        .qemu_arg(format!("spiceport,id=sp0,name={PORT_NAME}"))
-        .qemu_arg("-device")
-        .qemu_arg(format!("virtserialport,chardev=sp0,name={PORT_NAME}"));
+    let cmd = spice_qemu_args(
+        LabCommand::shell(&script)
+            .rw_dir(&share)
+            .timeout(Duration::from_secs(900)),
+        spice_port,
+    );
     let (done_tx, done_rx) = mpsc::channel();
     let vm = std::thread::spawn(move || {
         let _ = done_tx.send(lab.run(&cmd));
@@ -222,4 +215,17 @@ sleep 2"#,
         );
     }
     assert!(Path::new(&share.join("guest-closed")).exists());
+}
+
+fn spice_qemu_args(cmd: LabCommand, spice_port: u16) -> LabCommand {
+    cmd.qemu_arg("-spice")
+        .qemu_arg(format!(
+            "port={spice_port},addr=127.0.0.1,disable-ticketing=on"
+        ))
+        .qemu_arg("-device")
+        .qemu_arg("virtio-serial-pci")
+        .qemu_arg("-chardev")
+        .qemu_arg(format!("spiceport,id=sp0,name={PORT_NAME}"))
+        .qemu_arg("-device")
+        .qemu_arg(format!("virtserialport,chardev=sp0,name={PORT_NAME}"))
 }

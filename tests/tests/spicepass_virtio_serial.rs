@@ -13,173 +13,22 @@
 //!
 //! Fails (never skips) when the lab cannot start: run `./x setup` first.
 
-use std::io::{BufRead, BufReader, Read};
+mod spicepass_common;
+
+use std::io::Read;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mediapass_tests::plugin_dir;
 use mediapass_tests::vmlab::{Lab, LabCommand, LabError, LabOutput};
+use spicepass_common::*;
 
 const PORT: &str = "/dev/virtio-ports/org.mediapass.0";
-const DELTA_UNIT: u32 = 0x2000;
 const THROUGHPUT_BYTES: usize = 64 * 1024 * 1024;
 /// Generous: TCG guest on a loaded 2-core machine, and other lab VMs go first.
 const LONG: Duration = Duration::from_secs(240);
 const VM_START_LIMIT: Duration = Duration::from_secs(1800);
-
-fn peer_binary() -> PathBuf {
-    let peer = plugin_dir().join("spicepass-peer");
-    assert!(
-        peer.is_file(),
-        "{} is missing: build the workspace first (cargo build --workspace --all-targets)",
-        peer.display()
-    );
-    peer
-}
-
-fn make_clip(path: &Path, frames: u32) {
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "videotestsrc",
-            &format!("num-buffers={frames}"),
-            "pattern=ball",
-        ])
-        .args(["!", "video/x-raw,width=320,height=240,framerate=30/1"])
-        .args([
-            "!",
-            "vp8enc",
-            "deadline=1",
-            "keyframe-max-dist=30",
-            "!",
-            "webmmux",
-        ])
-        .args(["!", "filesink", &format!("location={}", path.display())])
-        .env("GST_REGISTRY_FORK", "no")
-        .status()
-        .expect("gst-launch-1.0 runs (./x setup installs it)");
-    assert!(status.success(), "making {} failed", path.display());
-}
-
-/// A host-side `spicepass-peer client` and the lines it printed.
-struct Client {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Client {
-    fn spawn(sock: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(peer_binary())
-            .arg("client")
-            .arg(format!("spicepass+unix://{}", sock.display()))
-            .args(extra)
-            .arg("timeout-s=200")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("GST_REGISTRY_FORK", "no")
-            .spawn()
-            .expect("spawning spicepass-peer");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (out, l) = (child.stdout.take().unwrap(), lines.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        let (err, e) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            e.lock().unwrap().push_str(&s);
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn story(&self) -> String {
-        let lines = self.lines();
-        let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
-        let mut s = format!("--- host client ({bufs} BUF lines) ---\n");
-        for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
-            s.push_str(&l.chars().take(300).collect::<String>());
-            s.push('\n');
-        }
-        s + "--- stderr ---\n" + &self.stderr.lock().unwrap()
-    }
-
-    fn wait_buffers(&self, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while with_prefix(&self.lines(), "BUF").len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "client got fewer than {n} buffers within {timeout:?}\n{}",
-                self.story()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn finish(&mut self, timeout: Duration) -> i32 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("client did not finish within {timeout:?}\n{}", self.story());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn with_prefix(lines: &[String], prefix: &str) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| l.starts_with(prefix))
-        .cloned()
-        .collect()
-}
-
-fn flags_of(buf_line: &str) -> u32 {
-    buf_line
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("flags=0x"))
-        .and_then(|f| u32::from_str_radix(f, 16).ok())
-        .unwrap_or_else(|| panic!("no flags in {buf_line}"))
-}
-
-fn pts_of(buf_line: &str) -> u64 {
-    buf_line
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("pts="))
-        .and_then(|f| f.parse().ok())
-        .unwrap_or_else(|| panic!("no pts in {buf_line}"))
-}
 
 /// The guest's output so far (it writes to a read-write share as it goes).
 fn guest_lines(path: &Path) -> Vec<String> {
@@ -236,16 +85,18 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     make_clip(&long_clip, 600);
     let sock = share.join("port.sock");
 
+    // Every guest step is bounded (SIGKILL): if this test fails half-way, the VM still
+    // ends on its own instead of holding the machine-wide lab lock until its timeout.
     let guest = |phase: &str, head: String, extra: &str| {
         format!(
-            "{peer} guest spicepass+dev://{PORT} '{head}' {extra} timeout-s=200 \
+            "timeout -s KILL 300 {peer} guest spicepass+dev://{PORT} '{head}' {extra} timeout-s=200 \
              >$s/{phase}.out 2>$s/{phase}.err; echo $? >$s/{phase}.rc\n",
             peer = peer.display()
         )
     };
     let play = |c: &Path| format!("filesrc location={} ! matroskademux", c.display());
     let script = format!(
-        "s={share}\n{a}{b}{c}dd if=/dev/zero of={PORT} bs=32k count={n} 2>$s/dd.err; echo $? >$s/dd.rc\n",
+        "s={share}\n{a}{b}{c}timeout -s KILL 300 dd if=/dev/zero of={PORT} bs=32k count={n} 2>$s/dd.err; echo $? >$s/dd.rc\n",
         share = share.display(),
         a = guest("identity", play(&clip), ""),
         b = guest("seek", play(&clip), ""),
@@ -291,7 +142,8 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     }
 
     // 1. Byte-identical stream and EOS.
-    let mut client = Client::spawn(&sock, &[]);
+    let unix_uri = format!("spicepass+unix://{}", sock.display());
+    let mut client = Client::spawn(&unix_uri, &[], None);
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     assert_eq!(
         wait_guest_phase(&share, "identity", &vm),
@@ -330,7 +182,11 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
 
     // 2. A client seek moves the guest.
-    let mut client = Client::spawn(&sock, &["sync=true", "seek-after=15", "seek-to-ms=8000"]);
+    let mut client = Client::spawn(
+        &unix_uri,
+        &["sync=true", "seek-after=15", "seek-to-ms=8000"],
+        None,
+    );
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     assert_eq!(
         wait_guest_phase(&share, "seek", &vm),
@@ -376,7 +232,7 @@ fn spicepass_over_virtio_serial_in_a_guest() {
 
     // 3. Kill the client mid-stream; the guest keeps going; a new client resyncs.
     let guest_out = share.join("drop.out");
-    let mut first_client = Client::spawn(&sock, &[]);
+    let mut first_client = Client::spawn(&unix_uri, &[], None);
     first_client.wait_buffers(45, LONG);
     first_client.child.kill().unwrap();
     first_client.child.wait().unwrap();
@@ -391,7 +247,7 @@ fn spicepass_over_virtio_serial_in_a_guest() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut client = Client::spawn(&sock, &[]);
+    let mut client = Client::spawn(&unix_uri, &[], None);
     assert_eq!(
         client.finish(LONG),
         0,
@@ -437,15 +293,11 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     );
     // Nothing mis-framed: every buffer the new client got is one the guest sent, in order.
     let sent_bufs = with_prefix(&sent, "BUF");
-    let mut cursor = 0;
-    for line in with_prefix(&got, "BUF") {
-        match sent_bufs[cursor..].iter().position(|s| *s == line) {
-            Some(i) => cursor += i + 1,
-            None => panic!(
-                "client buffer not sent by the guest (in order): {line}\n{}",
-                story()
-            ),
-        }
+    if let Some(line) = first_not_sent(&sent_bufs, &with_prefix(&got, "BUF")) {
+        panic!(
+            "client buffer not sent by the guest (in order): {line}\n{}",
+            story()
+        );
     }
     assert!(
         pts_of(&got[first_buf]) >= pts_of(&sent_bufs[at_kill.min(sent_bufs.len() - 1)]),

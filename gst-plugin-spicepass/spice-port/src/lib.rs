@@ -22,7 +22,11 @@
 //! The byte stream has no message boundaries (the server cuts the guest's output into
 //! ≤ 64 KiB chunks) and writes fail with [`Error::NoPeer`] while the guest has not opened
 //! its end, the SPICE equivalent of `POLLHUP` on a virtio-serial port.
+//!
+//! [`bridge`] turns a connected port into one end of a socketpair (with a pump thread),
+//! for code written against fd transports.
 
+pub mod bridge;
 mod channel;
 mod error;
 pub mod link;
@@ -31,6 +35,7 @@ mod port;
 mod uri;
 pub mod wire;
 
+pub use bridge::{Bridge, bridge};
 pub use error::Error;
 pub use port::{ConnectOptions, MAX_CHUNK, PortState, SpicePort};
 pub use uri::SpiceUri;

@@ -235,3 +235,45 @@ fn refused_link_and_dead_server_are_errors() {
     };
     assert!(matches!(SpicePort::connect(&opts), Err(Error::TimedOut(_))));
 }
+
+#[test]
+fn bridge_is_a_socket_that_outlives_guest_reopens_and_ends_with_the_session() {
+    let (step_tx, step_rx) = mpsc::channel::<()>();
+    let (got_tx, got_rx) = mpsc::channel();
+    let uri = serve(move |mut s| {
+        // The caller has written before the guest opened: nothing may arrive yet.
+        step_rx.recv().unwrap();
+        s.write_all(&[mini(202, &[0]), mini(101, b"hello")].concat())
+            .unwrap();
+        let mut early = Vec::new();
+        while early.len() < 5 {
+            let (kind, body) = read_mini(&mut s);
+            if kind == 101 {
+                early.extend_from_slice(&body);
+            }
+        }
+        got_tx.send(early).unwrap();
+        // The guest closes and reopens its end; the bridge socket stays up.
+        s.write_all(&[mini(202, &[1]), mini(202, &[0]), mini(101, b"again")].concat())
+            .unwrap();
+        step_rx.recv().unwrap();
+        // Session over.
+    });
+    let port = SpicePort::connect(&options(uri, "org.mediapass.0")).unwrap();
+    let bridge = spicepass_spice_port::bridge(port).unwrap();
+    let mut sock = std::os::unix::net::UnixStream::from(bridge.fd);
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    sock.write_all(b"early").unwrap();
+    step_tx.send(()).unwrap();
+    let mut buf = [0u8; 5];
+    sock.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+    assert_eq!(got_rx.recv_timeout(WAIT).unwrap(), b"early");
+    sock.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"again");
+    step_tx.send(()).unwrap();
+    let mut rest = Vec::new();
+    sock.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "EOF when the session ends, got {rest:?}");
+    assert!(matches!(bridge.thread.join().unwrap(), Err(Error::Closed)));
+}

@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     // The first byte picks how the stream is cut into reads.
-    let (cut, stream) = data.split_first().map_or((1, &[][..]), |(c, s)| (usize::from(*c) + 1, s));
+    let (cut, stream) = data
+        .split_first()
+        .map_or((1, &[][..]), |(c, s)| (usize::from(*c) + 1, s));
     let mut framer = Framer::default();
     for piece in stream.chunks(cut) {
         framer.push(piece);
