@@ -270,11 +270,14 @@ impl SpicePort {
         if remaining.is_zero() {
             return Err(Error::TimedOut("writing to the SPICE port"));
         }
-        // Also wake for input: a port event (guest closed) must end the wait.
-        self.port.wait(
-            PollFlags::OUT | PollFlags::IN,
-            remaining.min(Duration::from_millis(200)),
-        )?;
+        // Also wake for input (a port event such as "guest closed" must end the wait), unless
+        // received data is already at its cap: then input would wake us without end.
+        let mut flags = PollFlags::OUT;
+        if self.received.len() < MAX_RECEIVED {
+            flags |= PollFlags::IN;
+        }
+        self.port
+            .wait(flags, remaining.min(Duration::from_millis(200)))?;
         Ok(())
     }
 }
