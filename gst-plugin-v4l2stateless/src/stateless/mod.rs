@@ -5,14 +5,12 @@
 //! structs + the timestamp later frames use to name this picture as a reference) and
 //! track which pictures are still references. They know nothing of GStreamer nor of
 //! buffer queues: a [`backend::Backend`] executes the jobs (V4L2 in the element, a
-//! recording backend in the unit tests).
+//! recording backend in the unit tests and the fuzz target).
 
 pub mod backend;
+pub mod recording;
 pub mod vp8;
 pub mod vp9;
-
-#[cfg(test)]
-mod recording;
 
 /// `v4l2_timeval_to_ns()` of the OUTPUT buffer timestamp a frame is queued with.
 ///

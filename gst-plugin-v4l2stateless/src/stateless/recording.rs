@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MPL-2.0
-//! A backend that records what would be queued, for the state machine tests.
+//! A backend that records what would be queued: for the state machine tests and the
+//! fuzz targets (no device needed).
 
 use super::backend::{Backend, Control, DecodeJob};
 
