@@ -10,6 +10,7 @@ use gst::glib;
 
 mod endpoint;
 pub mod event_codec;
+mod overlay_geometry;
 mod session;
 mod spicepasssink;
 mod spicepasssrc;

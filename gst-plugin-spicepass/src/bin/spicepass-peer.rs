@@ -11,7 +11,11 @@
 //! Options: `drop-policy=drop|block`, `sync=true|false`, `seek-after=N seek-to-ms=T`,
 //! `upstream-after=N` (client sends latency, navigation and QoS events upstream),
 //! `query-after-upstream=true` (guest answers LATENCY/POSITION once the client reported),
-//! `auth-token=T`, `timeout-s=S`.
+//! `auth-token=T`, `timeout-s=S`, `render-rect=X,Y,W,H` (guest application calls
+//! `gst_video_overlay_set_render_rectangle` on the sink, before playing or, with
+//! `render-rect-after=N`, after the N-th buffer), `video-sink=ELEMENT` (client decodes and
+//! renders with `ELEMENT name=out`, properties included, instead of counting buffers in a
+//! fakesink).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -141,7 +145,14 @@ fn guest_pipeline(uri: &str, head: &str, options: &Options) -> gst::Pipeline {
 
 fn client_pipeline(uri: &str, options: &Options) -> gst::Pipeline {
     let sync = options.get("sync").unwrap_or("false");
-    let desc = format!("spicepasssrc name=src uri={uri} ! fakesink name=out sync={sync} qos=false");
+    let desc = match options.get("video-sink") {
+        Some(sink) => {
+            format!("spicepasssrc name=src uri={uri} ! decodebin ! videoconvert ! {sink} name=out")
+        }
+        None => {
+            format!("spicepasssrc name=src uri={uri} ! fakesink name=out sync={sync} qos=false")
+        }
+    };
     launch(&desc)
 }
 
@@ -161,6 +172,18 @@ fn run(pipeline: gst::Pipeline, options: &Options, guest: bool) -> i32 {
             .by_name(if guest { "sink" } else { "src" })
             .expect("spicepass element");
         end.set_property("auth-token", token);
+    }
+    let render_rect = options.get("render-rect").map(|r| {
+        let v: Vec<i32> = r.split(',').filter_map(|n| n.parse().ok()).collect();
+        assert_eq!(v.len(), 4, "render-rect=X,Y,W,H");
+        (v[0], v[1], v[2], v[3])
+    });
+    let render_rect_after = options.num("render-rect-after");
+    if guest
+        && render_rect_after.is_none()
+        && let Some(rect) = render_rect
+    {
+        set_render_rect(&pipeline, rect);
     }
     let (probe_element, probe_pad) = if guest {
         ("sink", "sink")
@@ -194,6 +217,12 @@ fn run(pipeline: gst::Pipeline, options: &Options, guest: bool) -> i32 {
                     }
                     if Some(n) == upstream_after {
                         spawn_upstream_events(weak.clone());
+                    }
+                    if guest
+                        && Some(n) == render_rect_after
+                        && let (Some(rect), Some(p)) = (render_rect, weak.upgrade())
+                    {
+                        set_render_rect(&p, rect);
                     }
                 }
                 Some(gst::PadProbeData::Event(e)) => {
@@ -270,6 +299,17 @@ fn run(pipeline: gst::Pipeline, options: &Options, guest: bool) -> i32 {
     }
     let _ = pipeline.set_state(gst::State::Null);
     code
+}
+
+/// What a guest application does to place the video: the sink's `GstVideoOverlay`.
+fn set_render_rect(pipeline: &gst::Pipeline, (x, y, w, h): (i32, i32, i32, i32)) {
+    use gst_video::prelude::*;
+    let overlay = pipeline
+        .by_name("sink")
+        .and_dynamic_cast::<gst_video::VideoOverlay>()
+        .expect("spicepasssink implements GstVideoOverlay");
+    let ok = overlay.set_render_rectangle(x, y, w, h).is_ok();
+    out(&format!("RENDER-RECT-SET {x},{y},{w},{h} ok={ok}"));
 }
 
 fn drain_errors(pipeline: &gst::Pipeline) {

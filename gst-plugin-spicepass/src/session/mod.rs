@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use spicepass_protocol::{
-    BufferHeader, ClientReport, Event as WireEvent, ProtocolError, Role, Session,
+    BufferHeader, ClientReport, Event as WireEvent, ProtocolError, Role, Session, WindowGeometry,
 };
 
 use crate::transport::{Address, LinkError, Mode};
@@ -81,6 +81,8 @@ pub trait Handler: Send + Sync + 'static {
     fn buffer(&self, generation: u64, header: BufferHeader, memory: gst::Buffer);
     /// A client report (sink only).
     fn report(&self, report: ClientReport);
+    /// Where the guest shows the video (src only; the decoder refuses it from a src).
+    fn window_geometry(&self, _generation: u64, _geometry: WindowGeometry) {}
 }
 
 #[cfg(test)]

@@ -471,7 +471,7 @@ fn dispatch(
                 bye.reason, bye.message
             )));
         }
-        Message::WindowGeometry(_) => {}
+        Message::WindowGeometry(geometry) => handler.window_geometry(generation, geometry),
     }
     Ok(None)
 }

@@ -8,12 +8,14 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use spicepass_protocol::{
-    BufferHeader, ClientReport, Event as WireEvent, EventDirection, Message, Role, Session,
+    BufferHeader, Capabilities, ClientReport, Event as WireEvent, EventDirection, Message, Role,
+    Session,
 };
 
 use super::DropPolicy;
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
+use crate::overlay_geometry::OverlayGeometry;
 use crate::session::{self, Config, Handler, SendError, WhenDisconnected, Worker};
 use crate::stats::Stats;
 
@@ -58,6 +60,17 @@ struct StreamState {
     seen_buffers: bool,
 }
 
+/// The guest application's overlay geometry and which connection has seen it.
+#[derive(Debug, Default)]
+struct GeometryState {
+    /// None until the application used the `GstVideoOverlay` interface.
+    overlay: Option<OverlayGeometry>,
+    /// Connection that got the current geometry.
+    sent_to: u64,
+    /// Connection whose client announced `WINDOW_GEOMETRY`.
+    accepting_generation: u64,
+}
+
 struct Running {
     worker: Worker,
     upstream: Option<(mpsc::Sender<gst::Event>, JoinHandle<()>)>,
@@ -69,6 +82,7 @@ pub struct SpicepassSink {
     stream: Mutex<StreamState>,
     running: Mutex<Option<Running>>,
     report: Arc<Mutex<Option<ClientReport>>>,
+    geometry: Arc<Mutex<GeometryState>>,
     stats: Arc<Stats>,
 }
 
@@ -81,6 +95,7 @@ struct SinkHandler {
     element: glib::WeakRef<super::SpicepassSink>,
     upstream: mpsc::Sender<gst::Event>,
     report: Arc<Mutex<Option<ClientReport>>>,
+    geometry: Arc<Mutex<GeometryState>>,
 }
 
 impl SinkHandler {
@@ -107,6 +122,14 @@ impl Handler for SinkHandler {
                 session.version,
                 session.capabilities.0
             );
+        }
+        if session.capabilities.contains(Capabilities::WINDOW_GEOMETRY) {
+            lock(&self.geometry).accepting_generation = generation;
+            if let Some(e) = self.element.upgrade()
+                && let Some(outbox) = e.imp().outbox()
+            {
+                e.imp().push_geometry(&outbox, false);
+            }
         }
         self.post(
             "spicepass-connected",
@@ -214,8 +237,71 @@ impl SpicepassSink {
         }
     }
 
+    /// Sends the overlay geometry to the client on the control path (never behind credits),
+    /// if the application set one and the client accepts it; `again` re-sends it to a client
+    /// that already has it.
+    pub(super) fn push_geometry(&self, outbox: &session::Outbox, again: bool) {
+        let Some(generation) = outbox.generation() else {
+            return;
+        };
+        let mut state = lock(&self.geometry);
+        let Some(overlay) = state.overlay else {
+            return;
+        };
+        if state.accepting_generation != generation || (!again && state.sent_to == generation) {
+            return;
+        }
+        state.sent_to = generation;
+        drop(state);
+        let wire = overlay.to_wire();
+        match outbox.send(&Message::WindowGeometry(wire)) {
+            Ok(_) => gst::debug!(
+                CAT,
+                imp = self,
+                "sent window geometry {wire:?} (connection {generation})"
+            ),
+            Err(e) => gst::debug!(CAT, imp = self, "window geometry not sent: {e}"),
+        }
+    }
+
+    fn update_overlay(&self, what: &str, change: impl FnOnce(&mut OverlayGeometry)) {
+        {
+            let mut state = lock(&self.geometry);
+            let overlay = state.overlay.get_or_insert_with(OverlayGeometry::default);
+            change(overlay);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{what}: window geometry now {:?}",
+                overlay.to_wire()
+            );
+        }
+        if let Some(outbox) = self.outbox() {
+            self.push_geometry(&outbox, true);
+        }
+    }
+
+    pub(super) fn overlay_set_render_rectangle(&self, x: i32, y: i32, width: i32, height: i32) {
+        self.update_overlay(
+            &format!("set_render_rectangle({x}, {y}, {width}, {height})"),
+            |o| o.set_render_rectangle(x, y, width, height),
+        );
+    }
+
+    pub(super) fn overlay_set_window_handle(&self, handle: usize) {
+        // A guest window id means nothing on the client: only "no window" (0) matters.
+        self.update_overlay(&format!("set_window_handle({handle:#x})"), |o| {
+            o.set_window_handle(handle)
+        });
+    }
+
+    pub(super) fn overlay_expose(&self) {
+        self.update_overlay("expose", |_| {});
+    }
+
     /// Replays the sticky events to a client that has not seen them (a new connection).
     fn ensure_synced(&self, outbox: &session::Outbox, generation: u64) {
+        self.push_geometry(outbox, false);
         let mut stream = lock(&self.stream);
         if stream.synced_generation == generation {
             return;
@@ -466,11 +552,18 @@ impl SpicepassSink {
             window_bytes: 0,
             window_buffers: 0,
         };
+        {
+            // The overlay survives restarts; which client saw it does not.
+            let mut geometry = lock(&self.geometry);
+            geometry.sent_to = 0;
+            geometry.accepting_generation = 0;
+        }
         let (tx, rx) = mpsc::channel::<gst::Event>();
         let handler = Arc::new(SinkHandler {
             element: self.obj().downgrade(),
             upstream: tx.clone(),
             report: self.report.clone(),
+            geometry: self.geometry.clone(),
         });
         let (worker, port) = Worker::start(config, handler, self.stats.clone(), "spicepasssink")
             .map_err(|e| {
@@ -507,10 +600,13 @@ impl SpicepassSink {
             "started on {}",
             address.to_uri(Some(settings.endpoint.mode.into()))
         );
+        let outbox = worker.outbox().clone();
         *lock(&self.running) = Some(Running {
             worker,
             upstream: Some((tx, upstream_thread)),
         });
+        // A client that connected before `running` was set has not got the geometry yet.
+        self.push_geometry(&outbox, false);
         Ok(())
     }
 
@@ -547,6 +643,7 @@ impl ObjectSubclass for SpicepassSink {
     const NAME: &'static str = "GstSpicepassSink";
     type Type = super::SpicepassSink;
     type ParentType = gst::Element;
+    type Interfaces = (gst_video::VideoOverlay,);
 
     fn with_class(klass: &Self::Class) -> Self {
         let templ = klass.pad_template("sink").expect("template exists");
@@ -572,6 +669,7 @@ impl ObjectSubclass for SpicepassSink {
             stream: Mutex::new(StreamState::default()),
             running: Mutex::new(None),
             report: Arc::new(Mutex::new(None)),
+            geometry: Arc::new(Mutex::new(GeometryState::default())),
             stats: Arc::new(Stats::new()),
         }
     }

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 //! `spicepasssink`: the guest end. Sends the still-encoded stream and its events to a
 //! `spicepasssrc`, pushes the client's upstream events (seek, QoS, navigation...) into the
-//! guest pipeline, and answers POSITION/LATENCY from the client's reports.
+//! guest pipeline, and answers POSITION/LATENCY from the client's reports. It implements
+//! `GstVideoOverlay`: the render rectangle the guest application sets travels to the client
+//! (see `overlay_geometry` for the mapping).
 
 use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod overlay_iface;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
@@ -25,7 +28,7 @@ pub enum DropPolicy {
 }
 
 glib::wrapper! {
-    pub struct SpicepassSink(ObjectSubclass<imp::SpicepassSink>) @extends gst::Element, gst::Object;
+    pub struct SpicepassSink(ObjectSubclass<imp::SpicepassSink>) @extends gst::Element, gst::Object, @implements gst_video::VideoOverlay;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

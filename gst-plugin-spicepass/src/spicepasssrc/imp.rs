@@ -9,12 +9,15 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use spicepass_protocol::{
     BufferHeader, ClientReport, Event as WireEvent, EventDirection, Message, Role, Session,
+    WindowGeometry,
 };
 
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
 use crate::session::{self, Config, Handler, Outbox, Worker};
 use crate::stats::Stats;
+
+use super::overlay_target;
 
 /// How long stopping waits for the peer to read what was sent and close its end.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -75,6 +78,8 @@ struct Shared {
     outbox: Mutex<Option<Arc<Outbox>>>,
     /// Latency the client pipeline configured (from the LATENCY event), ns.
     latency_ns: Mutex<u64>,
+    /// Guest window geometry not yet given to a downstream overlay (none linked yet).
+    pending_geometry: Mutex<Option<WindowGeometry>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -243,11 +248,86 @@ impl Handler for SrcHandler {
     }
 
     fn report(&self, _report: ClientReport) {}
+
+    fn window_geometry(&self, generation: u64, geometry: WindowGeometry) {
+        if let Some(e) = self.element.upgrade() {
+            gst::info!(
+                CAT,
+                obj = e,
+                "guest window geometry (connection {generation}): {geometry:?}"
+            );
+        }
+        self.post(
+            gst::Structure::builder("spicepass-window-geometry")
+                .field("x", geometry.x)
+                .field("y", geometry.y)
+                .field("width", geometry.width)
+                .field("height", geometry.height)
+                .field("visible", geometry.visible)
+                .build(),
+        );
+        *lock(&self.shared.pending_geometry) = Some(geometry);
+        if let Some(e) = self.element.upgrade() {
+            e.imp().apply_pending_geometry();
+        }
+    }
 }
 
 impl SpicepassSrc {
+    /// Gives the guest's render rectangle to a downstream `GstVideoOverlay`, once one is
+    /// linked (decodebin links it late: retried after every item pushed).
+    fn apply_pending_geometry(&self) {
+        let mut pending = lock(&self.shared.pending_geometry);
+        let Some(geometry) = *pending else {
+            return;
+        };
+        let Some(overlay) = overlay_target::find_downstream(&self.srcpad) else {
+            return;
+        };
+        *pending = None;
+        drop(pending);
+        let name = overlay.name();
+        if !geometry.visible {
+            // GstVideoOverlay has no "hide": the application acts on the bus message.
+            gst::info!(
+                CAT,
+                imp = self,
+                "guest video hidden; {name} keeps its rectangle"
+            );
+            return;
+        }
+        let (Ok(width), Ok(height)) = (
+            i32::try_from(geometry.width),
+            i32::try_from(geometry.height),
+        ) else {
+            gst::warning!(CAT, imp = self, "window geometry too large: {geometry:?}");
+            return;
+        };
+        let applied =
+            overlay_target::set_render_rectangle(&overlay, geometry.x, geometry.y, width, height);
+        gst::info!(
+            CAT,
+            imp = self,
+            "render rectangle {},{} {width}x{height} on {name}: {}",
+            geometry.x,
+            geometry.y,
+            if applied { "set" } else { "not supported" }
+        );
+        let s = gst::Structure::builder("spicepass-window-geometry-applied")
+            .field("sink", name.as_str())
+            .field("x", geometry.x)
+            .field("y", geometry.y)
+            .field("width", width)
+            .field("height", height)
+            .field("supported", applied)
+            .build();
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+    }
+
     fn task_iteration(&self) {
         self.maybe_report();
+        self.apply_pending_geometry();
         let item = {
             let mut q = lock(&self.shared.queue);
             if q.items.is_empty() && !q.stopping {
@@ -477,6 +557,7 @@ impl ObjectSubclass for SpicepassSrc {
                 cond: Condvar::new(),
                 outbox: Mutex::new(None),
                 latency_ns: Mutex::new(0),
+                pending_geometry: Mutex::new(None),
             }),
             worker: Mutex::new(None),
             stats: Arc::new(Stats::new()),

@@ -8,6 +8,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod overlay_target;
 
 glib::wrapper! {
     pub struct SpicepassSrc(ObjectSubclass<imp::SpicepassSrc>)
