@@ -148,8 +148,20 @@ fn open_raw_pty() -> (OwnedFd, OwnedFd) {
 fn client_seek_moves_the_guest_and_client_sees_flush_and_segment() {
     let dir = TempDir::new("seek");
     let clip = make_clip(&dir, 300);
+    client_seek_moves_the_guest(&dir, &clip);
+}
+
+/// The same with the guest playing an MP4 through qtdemux.
+#[test]
+fn client_seek_moves_a_qtdemux_guest() {
+    let dir = TempDir::new("seek-mp4");
+    let clip = make_mp4_clip(&dir, 300);
+    client_seek_moves_the_guest(&dir, &clip);
+}
+
+fn client_seek_moves_the_guest(dir: &TempDir, clip: &std::path::Path) {
     let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
-    let head = play_clip(&clip);
+    let head = play_clip(clip);
     let mut guest = Peer::spawn("guest", &guest_args(&uri, &head, &[]));
     guest.wait_line("READY", LONG);
     let mut client = Peer::spawn(

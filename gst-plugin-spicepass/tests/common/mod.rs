@@ -72,6 +72,38 @@ pub fn make_clip(dir: &TempDir, frames: u32) -> PathBuf {
     path
 }
 
+/// Encodes `frames` frames at 30 fps into an MP4 (H.264 by openh264, keyframe every 30):
+/// the guest then plays it with qtdemux.
+pub fn make_mp4_clip(dir: &TempDir, frames: u32) -> PathBuf {
+    let path = dir.path("clip.mp4");
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            "pattern=ball",
+            "!",
+            "video/x-raw,width=320,height=240,framerate=30/1",
+            "!",
+            "openh264enc",
+            "gop-size=30",
+            "!",
+            "h264parse",
+            "!",
+            "mp4mux",
+            "!",
+            "filesink",
+            &format!("location={}", path.display()),
+        ])
+        .env("GST_REGISTRY_FORK", "no")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("gst-launch-1.0 runs (./x setup installs it)");
+    assert!(status.success(), "making the MP4 test clip failed");
+    path
+}
+
 /// A running peer process and everything it printed so far.
 pub struct Peer {
     pub child: Child,
@@ -219,7 +251,12 @@ impl Drop for Peer {
 
 /// Guest pipeline head playing a clip file.
 pub fn play_clip(clip: &Path) -> String {
-    format!("filesrc location={} ! matroskademux", clip.display())
+    let demuxer = if clip.extension().is_some_and(|e| e == "mp4") {
+        "qtdemux"
+    } else {
+        "matroskademux"
+    };
+    format!("filesrc location={} ! {demuxer}", clip.display())
 }
 
 /// Number of open fds of a process.
