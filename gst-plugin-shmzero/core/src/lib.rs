@@ -81,6 +81,7 @@ mod peercred;
 pub mod protocol;
 pub mod rendezvous;
 pub mod segment;
+pub mod shareable_fd;
 pub mod slots;
 pub mod sticky;
 

@@ -256,8 +256,8 @@ pub enum MapError {
         actual: u64,
     },
     #[error(
-        "segment {segment:?} is not sealed against shrinking (seals {seals:#x}); \
-         mapping it could raise SIGBUS"
+        "segment {segment:?} is neither a DMABuf nor sealed against shrinking \
+         (seals {seals:#x}); mapping it could raise SIGBUS"
     )]
     NotSealed { segment: SegmentId, seals: u32 },
     #[error("segment {segment:?} is already known")]
@@ -285,28 +285,22 @@ pub struct ReaderSegment {
 }
 
 impl ReaderSegment {
-    /// Checks that `fd` is sealed against shrinking and at least `size` bytes
-    /// long, then maps it read-only. The fd is closed afterwards: the mapping
+    /// Checks that `fd` cannot shrink (a memfd sealed against shrinking, or a
+    /// DMABuf) and is at least `size` bytes long, then maps it read-only. The fd is closed afterwards: the mapping
     /// alone keeps the memory alive.
     pub fn map(id: SegmentId, fd: OwnedFd, size: u64) -> Result<Arc<Self>, MapError> {
         let io_err = |source: io::Error| MapError::Io {
             segment: id,
             source,
         };
-        let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|_| MapError::NotSealed {
-            segment: id,
-            seals: 0,
-        })?;
-        if !seals.contains(SealFlags::SHRINK) {
-            return Err(MapError::NotSealed {
-                segment: id,
-                seals: seals.bits(),
-            });
-        }
-        let actual = rustix::fs::fstat(&fd)
-            .map_err(|e| io_err(e.into()))?
-            .st_size;
-        let actual = u64::try_from(actual).unwrap_or(0);
+        // A sealed memfd or a DMABuf: neither can shrink below the size checked here.
+        let actual = match crate::shareable_fd::classify(&fd) {
+            Ok(shareable) => shareable.size,
+            Err(crate::shareable_fd::NotShareable::MayShrink { seals }) => {
+                return Err(MapError::NotSealed { segment: id, seals });
+            }
+            Err(crate::shareable_fd::NotShareable::Io(err)) => return Err(io_err(err)),
+        };
         if actual < size {
             return Err(MapError::TooSmall {
                 segment: id,

@@ -3,12 +3,12 @@
 //!
 //! It runs one real pipeline and reports, line by line on stdout, what a test or benchmark
 //! needs to see from the outside: caps and events received, frames (and whether each frame's
-//! bytes lie inside a read-only shared memfd mapping of this process, read from
+//! bytes lie inside a read-only shared memfd or DMABuf mapping of this process, read from
 //! `/proc/self/maps`), the sink's stats, and CPU time / peak RSS from `getrusage`.
 //!
 //! ```text
 //! shmzero-probe read  --socket PATH [--frames N] [--reconnect] [--timeout-ms T] [--quiet]
-//!                     [--keep-first] [--not-live]
+//!                     [--keep-first] [--not-live] [--checksums]
 //!                     [--src shmzero|shm --caps CAPS] [--branches K --socket-prefix P]
 //! shmzero-probe write --socket PATH --frames N [--width W --height H] [--pattern P] [--live]
 //!                     [--fd-memory] [--no-pool] [--caps-change-at K] [--seek-at K]
@@ -81,11 +81,11 @@ fn rusage() -> (Duration, u64) {
     )
 }
 
-/// Read-only shared memfd mappings of this process, from `/proc/self/maps`.
-fn memfd_mappings() -> Vec<(usize, usize)> {
+/// Read-only shared memfd and DMABuf mappings of this process, from `/proc/self/maps`.
+fn shared_mappings() -> Vec<(usize, usize)> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
     maps.lines()
-        .filter(|line| line.contains("/memfd:"))
+        .filter(|line| line.contains("/memfd:") || line.contains("/dmabuf:"))
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let range = fields.next()?;
@@ -106,7 +106,8 @@ fn memfd_mappings() -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Whether `buffer`'s bytes lie inside a read-only shared memfd mapping of this process.
+/// Whether `buffer`'s bytes lie inside a read-only shared memfd or DMABuf mapping of this
+/// process.
 fn in_shared_mapping(buffer: &gst::BufferRef, cache: &mut Vec<(usize, usize)>) -> bool {
     if buffer.n_memory() != 1 {
         return false;
@@ -119,7 +120,7 @@ fn in_shared_mapping(buffer: &gst::BufferRef, cache: &mut Vec<(usize, usize)>) -
     if inside(cache) {
         return true;
     }
-    *cache = memfd_mappings();
+    *cache = shared_mappings();
     inside(cache)
 }
 
@@ -224,6 +225,7 @@ fn read(args: &Args) -> ExitCode {
     // --keep-first: hold the first buffer to the end and check its bytes did not change, even
     // after the writer is gone (its mapping must outlive the connection).
     let keep_first = args.flag("keep-first");
+    let with_checksums = args.flag("checksums");
     let kept: Arc<Mutex<Option<(gst::Buffer, u64)>>> = Arc::default();
     for branch in 0..branches {
         let sink = pipeline.by_name(&format!("sink{branch}")).expect("sink");
@@ -252,12 +254,17 @@ fn read(args: &Args) -> ExitCode {
                             zero_copy.fetch_add(1, Ordering::SeqCst);
                         }
                         if !quiet {
+                            let sum = if with_checksums {
+                                format!(" sum={:016x}", checksum(buffer))
+                            } else {
+                                String::new()
+                            };
                             let meta = buffer
                                 .meta::<gst_video::VideoMeta>()
                                 .map(|m| format!("{}x{}", m.width(), m.height()))
                                 .unwrap_or_default();
                             say(&format!(
-                                "frame {n} zero-copy={} size={} pts={} video={meta} branch={branch}",
+                                "frame {n} zero-copy={} size={} pts={} video={meta} branch={branch}{sum}",
                                 u8::from(zc),
                                 buffer.size(),
                                 buffer.pts().map(|t| t.nseconds()).unwrap_or(u64::MAX),

@@ -154,7 +154,7 @@ impl Hub {
     }
 
     /// Sends upstream fd memory by passing its fd (no copy). Returns false when the fd cannot
-    /// be passed safely (not a memfd sealed against shrinking), so the caller copies instead.
+    /// be passed safely (neither a DMABuf nor a memfd sealed against shrinking), so the caller copies instead.
     pub fn publish_fd(
         &self,
         buffer: &gst::Buffer,
@@ -163,14 +163,23 @@ impl Hub {
         memory_size: u64,
         template: &BufferDescriptor,
     ) -> bool {
-        let sealed = rustix::fs::fcntl_get_seals(fd)
-            .is_ok_and(|seals| seals.contains(rustix::fs::SealFlags::SHRINK));
-        let Ok(stat) = rustix::fs::fstat(fd) else {
-            return false;
+        let fd_size = match shmzero_core::shareable_fd::classify(fd) {
+            Ok(shareable) => shareable.size,
+            Err(err) => {
+                gst::debug!(
+                    CAT,
+                    "fd {} cannot be passed, copying: {err}",
+                    fd.as_raw_fd()
+                );
+                return false;
+            }
         };
-        let fd_size = u64::try_from(stat.st_size).unwrap_or(0);
-        if !sealed || memory_offset.saturating_add(memory_size) > fd_size {
-            gst::debug!(CAT, "fd {} is not a sealed memfd, copying", fd.as_raw_fd());
+        if memory_offset.saturating_add(memory_size) > fd_size {
+            gst::debug!(
+                CAT,
+                "fd {} holds {fd_size} bytes, less than the memory's {memory_offset}+{memory_size}, copying",
+                fd.as_raw_fd()
+            );
             return false;
         }
         let mut inner = self.lock();
