@@ -7,7 +7,7 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
-use crate::transport::{Address, Mode};
+use crate::transport::{Address, DEFAULT_SPICE_PORT_NAME, Mode};
 
 pub const DEFAULT_PORT: u32 = 5000;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -33,6 +33,11 @@ pub enum TransportKind {
         nick = "dev"
     )]
     Device = 3,
+    #[enum_value(
+        name = "Port channel `spice-port-name` of the SPICE server at `host`:`port` (connect only)",
+        nick = "spice"
+    )]
+    Spice = 4,
 }
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
@@ -73,6 +78,8 @@ pub struct EndpointSettings {
     pub host: String,
     pub port: u32,
     pub fd: i32,
+    pub spice_port_name: String,
+    pub spice_password: Option<String>,
     pub mode: ModeKind,
     pub auth_token: Option<String>,
     pub max_message_size: u32,
@@ -88,6 +95,8 @@ impl EndpointSettings {
             host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             fd: -1,
+            spice_port_name: DEFAULT_SPICE_PORT_NAME.to_owned(),
+            spice_password: None,
             mode,
             auth_token: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -124,6 +133,13 @@ impl EndpointSettings {
             }),
             TransportKind::Fd if self.fd >= 0 => Ok(Address::Fd(self.fd)),
             TransportKind::Fd => Err("transport=fd needs the `fd` property".to_owned()),
+            TransportKind::Spice => Ok(Address::Spice {
+                host: self.host.clone(),
+                port: u16::try_from(self.port)
+                    .map_err(|_| format!("port {} is out of range", self.port))?,
+                port_name: self.spice_port_name.clone(),
+                password: self.spice_password.clone().unwrap_or_default(),
+            }),
         }
     }
 
@@ -153,6 +169,18 @@ impl EndpointSettings {
                 self.transport = TransportKind::Fd;
                 self.fd = fd;
             }
+            Address::Spice {
+                host,
+                port,
+                port_name,
+                password,
+            } => {
+                self.transport = TransportKind::Spice;
+                self.host = host;
+                self.port = port.into();
+                self.spice_port_name = port_name;
+                self.spice_password = (!password.is_empty()).then_some(password);
+            }
         }
         if let Some(mode) = mode {
             self.mode = mode.into();
@@ -167,8 +195,10 @@ impl EndpointSettings {
                 .nick("URI")
                 .blurb(
                     "Peer address as spicepass+unix:///path, spicepass+tcp://host:port, \
-                     spicepass+fd://N or spicepass+dev:///dev/virtio-ports/name, optionally \
-                     with ?mode=listen|connect (sets transport/path/host/port/fd/mode)",
+                     spicepass+fd://N, spicepass+dev:///dev/virtio-ports/name or \
+                     spicepass+spice://host:port?port=NAME&password=SECRET, optionally with \
+                     mode=listen|connect in the query (sets transport/path/host/port/fd/mode \
+                     and the spice-* properties; the password is never read back)",
                 )
                 .mutable_ready()
                 .build(),
@@ -203,6 +233,20 @@ impl EndpointSettings {
                 )
                 .minimum(-1)
                 .default_value(-1)
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("spice-port-name")
+                .nick("SPICE port name")
+                .blurb(
+                    "transport=spice: name of the SPICE port channel (the guest's \
+                     virtserialport / -chardev spiceport name)",
+                )
+                .default_value(Some(DEFAULT_SPICE_PORT_NAME))
+                .mutable_ready()
+                .build(),
+            glib::ParamSpecString::builder("spice-password")
+                .nick("SPICE password")
+                .blurb("transport=spice: the SPICE server's ticket (none = no password)")
                 .mutable_ready()
                 .build(),
             glib::ParamSpecEnum::builder_with_default("mode", default_mode)
@@ -272,6 +316,13 @@ impl EndpointSettings {
             }
             "port" => self.port = value.get().expect("type checked upstream"),
             "fd" => self.fd = value.get().expect("type checked upstream"),
+            "spice-port-name" => {
+                self.spice_port_name = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .unwrap_or_else(|| DEFAULT_SPICE_PORT_NAME.to_owned())
+            }
+            "spice-password" => self.spice_password = value.get().expect("type checked upstream"),
             "mode" => self.mode = value.get().expect("type checked upstream"),
             "auth-token" => self.auth_token = value.get().expect("type checked upstream"),
             "max-message-size" => {
@@ -296,6 +347,9 @@ impl EndpointSettings {
             "host" => self.host.to_value(),
             "port" => self.port.to_value(),
             "fd" => self.fd.to_value(),
+            "spice-port-name" => self.spice_port_name.to_value(),
+            // A secret: set only, never read back.
+            "spice-password" => None::<String>.to_value(),
             "mode" => self.mode.to_value(),
             "auth-token" => self.auth_token.to_value(),
             "max-message-size" => self.max_message_size.to_value(),

@@ -699,6 +699,7 @@ impl URIHandlerImpl for SpicepassSrc {
             "spicepass+tcp",
             "spicepass+fd",
             "spicepass+dev",
+            "spicepass+spice",
         ]
     }
 

@@ -5,6 +5,9 @@
 //! * `spicepass+tcp://127.0.0.1:5000`
 //! * `spicepass+fd://7` (an already-open, connected fd: socketpair or inherited)
 //! * `spicepass+dev:///dev/virtio-ports/org.example.media` (char device / file opened read-write)
+//! * `spicepass+spice://host:5930?port=org.mediapass.0[&password=SECRET]` (the guest's
+//!   virtio-serial port reached through a SPICE server's port channel; connect only). The
+//!   password is never printed back (logs, the `uri` property).
 //!
 //! `?mode=listen` or `?mode=connect` picks the side; without it the guest sink listens and
 //! the client source connects.
@@ -32,15 +35,27 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     Unix(PathBuf),
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Fd(i32),
     Device(PathBuf),
+    Spice {
+        host: String,
+        port: u16,
+        port_name: String,
+        password: String,
+    },
 }
+
+/// The SPICE port name used when the URI names none (the name the docs use for QEMU).
+pub const DEFAULT_SPICE_PORT_NAME: &str = "org.mediapass.0";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AddressError {
     #[error(
-        "'{0}' is not a spicepass URI (expected spicepass+unix://, +tcp://, +fd:// or +dev://)"
+        "'{0}' is not a spicepass URI (expected spicepass+unix://, +tcp://, +fd://, +dev:// or +spice://)"
     )]
     Scheme(String),
     #[error("'{0}': missing path")]
@@ -49,7 +64,9 @@ pub enum AddressError {
     HostPort(String),
     #[error("'{0}': expected a file descriptor number")]
     FdNumber(String),
-    #[error("'{0}': unknown query '{1}' (only mode=listen|connect)")]
+    #[error(
+        "'{0}': unknown query '{1}' (only mode=listen|connect; port= and password= for +spice)"
+    )]
     Query(String, String),
 }
 
@@ -63,30 +80,41 @@ impl Address {
             Some((b, q)) => (b, Some(q)),
             None => (rest, None),
         };
-        let mode = match query {
-            None | Some("") => None,
-            Some("mode=listen") => Some(Mode::Listen),
-            Some("mode=connect") => Some(Mode::Connect),
-            Some(q) => return Err(AddressError::Query(uri.to_owned(), q.to_owned())),
-        };
-        let address = match scheme.to_ascii_lowercase().as_str() {
+        let scheme = scheme.to_ascii_lowercase();
+        let mut mode = None;
+        let mut spice_port_name = None;
+        let mut spice_password = String::new();
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once('=') {
+                Some(("mode", "listen")) => mode = Some(Mode::Listen),
+                Some(("mode", "connect")) => mode = Some(Mode::Connect),
+                Some(("port", name)) if scheme == "spicepass+spice" && !name.is_empty() => {
+                    spice_port_name = Some(name.to_owned())
+                }
+                Some(("password", pw)) if scheme == "spicepass+spice" => {
+                    spice_password = pw.to_owned()
+                }
+                _ => return Err(AddressError::Query(uri.to_owned(), pair.to_owned())),
+            }
+        }
+        let address = match scheme.as_str() {
             "spicepass+unix" => Address::Unix(non_empty_path(uri, body)?),
             "spicepass+dev" => Address::Device(non_empty_path(uri, body)?),
             "spicepass+tcp" => {
-                let (host, port) = body
-                    .trim_end_matches('/')
-                    .rsplit_once(':')
-                    .ok_or_else(|| AddressError::HostPort(uri.to_owned()))?;
-                let port = port
-                    .parse()
-                    .map_err(|_| AddressError::HostPort(uri.to_owned()))?;
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if host.is_empty() {
-                    return Err(AddressError::HostPort(uri.to_owned()));
-                }
-                Address::Tcp {
-                    host: host.to_owned(),
+                let (host, port) = host_port(uri, body)?;
+                Address::Tcp { host, port }
+            }
+            "spicepass+spice" => {
+                let (host, port) = host_port(uri, body)?;
+                Address::Spice {
+                    host,
                     port,
+                    port_name: spice_port_name.unwrap_or_else(|| DEFAULT_SPICE_PORT_NAME.into()),
+                    password: spice_password,
                 }
             }
             "spicepass+fd" => Address::Fd(
@@ -104,8 +132,9 @@ impl Address {
     /// The URI naming this address (and mode, when given).
     pub fn to_uri(&self, mode: Option<Mode>) -> String {
         let base = self.to_string();
+        let separator = if base.contains('?') { '&' } else { '?' };
         match mode {
-            Some(m) => format!("{base}?mode={}", m.as_str()),
+            Some(m) => format!("{base}{separator}mode={}", m.as_str()),
             None => base,
         }
     }
@@ -117,8 +146,24 @@ impl Address {
             Address::Tcp { .. } => "tcp",
             Address::Fd(_) => "fd",
             Address::Device(_) => "dev",
+            Address::Spice { .. } => "spice",
         }
     }
+}
+
+fn host_port(uri: &str, body: &str) -> Result<(String, u16), AddressError> {
+    let (host, port) = body
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .ok_or_else(|| AddressError::HostPort(uri.to_owned()))?;
+    let port = port
+        .parse()
+        .map_err(|_| AddressError::HostPort(uri.to_owned()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(AddressError::HostPort(uri.to_owned()));
+    }
+    Ok((host.to_owned(), port))
 }
 
 fn non_empty_path(uri: &str, body: &str) -> Result<PathBuf, AddressError> {
@@ -139,6 +184,20 @@ impl fmt::Display for Address {
             }
             Address::Tcp { host, port } => write!(f, "spicepass+tcp://{host}:{port}"),
             Address::Fd(fd) => write!(f, "spicepass+fd://{fd}"),
+            Address::Spice {
+                host,
+                port,
+                port_name,
+                ..
+            } if host.contains(':') => {
+                write!(f, "spicepass+spice://[{host}]:{port}?port={port_name}")
+            }
+            Address::Spice {
+                host,
+                port,
+                port_name,
+                ..
+            } => write!(f, "spicepass+spice://{host}:{port}?port={port_name}"),
         }
     }
 }
@@ -178,6 +237,35 @@ mod tests {
     }
 
     #[test]
+    fn parses_spice_with_port_name_and_password_and_never_prints_the_password() {
+        let (a, mode) =
+            Address::parse_uri("spicepass+spice://10.0.0.2:5930?port=org.x.1&password=s3cr3t")
+                .unwrap();
+        assert_eq!(
+            a,
+            Address::Spice {
+                host: "10.0.0.2".into(),
+                port: 5930,
+                port_name: "org.x.1".into(),
+                password: "s3cr3t".into()
+            }
+        );
+        assert_eq!(mode, None);
+        assert_eq!(
+            a.to_string(),
+            "spicepass+spice://10.0.0.2:5930?port=org.x.1"
+        );
+        assert_eq!(
+            a.to_uri(Some(Mode::Connect)),
+            "spicepass+spice://10.0.0.2:5930?port=org.x.1&mode=connect"
+        );
+        let (default_name, _) = Address::parse_uri("spicepass+spice://h:1").unwrap();
+        assert!(
+            matches!(default_name, Address::Spice { ref port_name, .. } if port_name == DEFAULT_SPICE_PORT_NAME)
+        );
+    }
+
+    #[test]
     fn rejects_bad_uris() {
         for bad in [
             "file:///x",
@@ -188,6 +276,10 @@ mod tests {
             "spicepass+fd://-1",
             "spicepass+fd://x",
             "spicepass+unix:///x?mode=sideways",
+            "spicepass+unix:///x?password=p",
+            "spicepass+spice://h",
+            "spicepass+spice://h:1?port=",
+            "spicepass+spice://h:1?colour=red",
             "no scheme",
         ] {
             assert!(Address::parse_uri(bad).is_err(), "{bad} accepted");
@@ -208,6 +300,12 @@ mod tests {
                 Address::Device(path.clone().into()),
                 Address::Tcp { host: host.clone(), port },
                 Address::Fd(fd),
+                Address::Spice {
+                    host: host.clone(),
+                    port,
+                    port_name: "org.mediapass.0".into(),
+                    password: String::new(),
+                },
             ] {
                 prop_assert_eq!(Address::parse_uri(&a.to_uri(mode)).unwrap(), (a, mode));
             }

@@ -5,6 +5,7 @@
 //! a unix stream socket, TCP (loopback unless told otherwise), an already-open fd
 //! (socketpair, inherited) and a character device or file opened read-write — the guest
 //! end of a virtio-serial port, which reports `POLLHUP` while no host end is attached.
+//! A fifth, connect-only: a SPICE server's port channel (`spicepass+spice://`).
 //!
 //! All I/O is non-blocking and every wait goes through [`wait`], which polls the link
 //! together with a [`Canceller`] and a timeout, so a state change to NULL never hangs.
@@ -13,8 +14,9 @@ mod address;
 mod cancel;
 mod link;
 mod rendezvous;
+mod spice;
 
-pub use address::{Address, AddressError, Mode};
+pub use address::{Address, AddressError, DEFAULT_SPICE_PORT_NAME, Mode};
 pub use cancel::Canceller;
 pub use link::{Link, LinkError};
 pub use rendezvous::Rendezvous;

@@ -51,6 +51,12 @@ impl Rendezvous {
                 l.set_nonblocking(true)?;
                 listener = Some(Listener::Tcp(l));
             }
+            (Address::Spice { .. }, Mode::Listen) => {
+                return Err(std::io::Error::other(
+                    "a SPICE port is reached through the SPICE server: spicepass+spice:// only \
+                     connects (mode=connect)",
+                ));
+            }
             (Address::Fd(fd), _) => {
                 // SAFETY: the application hands us this fd number through a property and
                 // keeps it open while the element runs; we only borrow it long enough to
@@ -162,6 +168,15 @@ impl Rendezvous {
             }
             (None, Address::Device(path)) => open_device(path),
             (None, Address::Fd(_)) => Ok(None),
+            (
+                None,
+                Address::Spice {
+                    host,
+                    port,
+                    port_name,
+                    password,
+                },
+            ) => super::spice::connect(host, *port, port_name, password, remaining),
         }
     }
 }
