@@ -7,6 +7,9 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
+use spicepass_protocol::Role;
+
+use crate::session::Config;
 use crate::transport::{Address, DEFAULT_SPICE_PORT_NAME, Mode};
 
 pub const DEFAULT_PORT: u32 = 5000;
@@ -141,6 +144,30 @@ impl EndpointSettings {
                 password: self.spice_password.clone().unwrap_or_default(),
             }),
         }
+    }
+
+    /// What a session worker needs, from these settings (both elements start the same way;
+    /// only the src grants a receive window).
+    pub fn session_config(
+        &self,
+        role: Role,
+        window_bytes: u64,
+        window_buffers: u64,
+    ) -> Result<Config, gst::ErrorMessage> {
+        let address = self
+            .address()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
+        Ok(Config {
+            role,
+            address,
+            mode: self.mode.into(),
+            auth_token: self.auth_token.as_ref().map(|t| t.as_bytes().to_vec()),
+            max_message_size: self.max_message_size.into(),
+            heartbeat_interval: self.heartbeat_interval(),
+            heartbeat_timeout: self.heartbeat_timeout(),
+            window_bytes,
+            window_buffers,
+        })
     }
 
     pub fn uri(&self) -> Option<String> {

@@ -16,7 +16,7 @@ use super::DropPolicy;
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
 use crate::overlay_geometry::OverlayGeometry;
-use crate::session::{self, Config, Handler, SendError, WhenDisconnected, Worker};
+use crate::session::{self, Handler, SendError, WhenDisconnected, Worker};
 use crate::stats::Stats;
 
 /// How long stopping waits for the peer to read what was sent and close its end.
@@ -533,25 +533,8 @@ impl SpicepassSink {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let address = settings
-            .endpoint
-            .address()
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
-        let config = Config {
-            role: Role::Sink,
-            address: address.clone(),
-            mode: settings.endpoint.mode.into(),
-            auth_token: settings
-                .endpoint
-                .auth_token
-                .as_ref()
-                .map(|t| t.as_bytes().to_vec()),
-            max_message_size: settings.endpoint.max_message_size.into(),
-            heartbeat_interval: settings.endpoint.heartbeat_interval(),
-            heartbeat_timeout: settings.endpoint.heartbeat_timeout(),
-            window_bytes: 0,
-            window_buffers: 0,
-        };
+        let config = settings.endpoint.session_config(Role::Sink, 0, 0)?;
+        let address = config.address.clone();
         {
             // The overlay survives restarts; which client saw it does not.
             let mut geometry = lock(&self.geometry);

@@ -14,7 +14,7 @@ use spicepass_protocol::{
 
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
-use crate::session::{self, Config, Handler, Outbox, Worker};
+use crate::session::{self, Handler, Outbox, Worker};
 use crate::stats::Stats;
 
 use super::overlay_target;
@@ -465,25 +465,12 @@ impl SpicepassSrc {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let address = settings
-            .endpoint
-            .address()
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
-        let config = Config {
-            role: Role::Src,
-            address: address.clone(),
-            mode: settings.endpoint.mode.into(),
-            auth_token: settings
-                .endpoint
-                .auth_token
-                .as_ref()
-                .map(|t| t.as_bytes().to_vec()),
-            max_message_size: settings.endpoint.max_message_size.into(),
-            heartbeat_interval: settings.endpoint.heartbeat_interval(),
-            heartbeat_timeout: settings.endpoint.heartbeat_timeout(),
-            window_bytes: settings.window_bytes.into(),
-            window_buffers: settings.window_buffers.into(),
-        };
+        let config = settings.endpoint.session_config(
+            Role::Src,
+            settings.window_bytes.into(),
+            settings.window_buffers.into(),
+        )?;
+        let address = config.address.clone();
         *lock(&self.shared.queue) = Queue::default();
         *lock(&self.last_report) = None;
         let handler = Arc::new(SrcHandler {
