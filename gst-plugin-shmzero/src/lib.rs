@@ -41,3 +41,15 @@ gst::plugin_define!(
     env!("CARGO_PKG_REPOSITORY"),
     env!("BUILD_REL_DATE")
 );
+
+/// The one always-present pad of both elements: any caps (the sink forwards whatever it gets,
+/// the source announces what the writer sent).
+pub(crate) fn any_caps_pad_template(name: &str, direction: gst::PadDirection) -> gst::PadTemplate {
+    gst::PadTemplate::new(
+        name,
+        direction,
+        gst::PadPresence::Always,
+        &gst::Caps::new_any(),
+    )
+    .expect("valid pad template with any caps")
+}

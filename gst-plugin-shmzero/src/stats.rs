@@ -53,6 +53,16 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
+    /// One buffer went to `sent` of `n_readers` readers; the others were at their credit.
+    pub fn count_delivery(&self, sent: u64, n_readers: u64) {
+        self.deliveries.add(sent);
+        self.dropped_for_slow_readers
+            .add(n_readers.saturating_sub(sent));
+        if n_readers == 0 {
+            self.dropped_without_readers.inc();
+        }
+    }
+
     pub fn to_structure(&self, current_readers: u64) -> gst::Structure {
         gst::Structure::builder("shmzerosink-stats")
             .field("zero-copy-buffers", self.zero_copy_buffers.get())

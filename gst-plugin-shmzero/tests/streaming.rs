@@ -95,10 +95,11 @@ fn videotestsrc_videoconvert_writes_into_the_pool_without_any_copy() {
     assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
 }
 
-#[test]
-fn foreign_system_memory_is_copied_once_and_counted() {
-    let dir = TestDir::new("copy");
-    let (writer, reader) = run_pair(&dir, |socket| {
+/// 40 frames of videotestsrc whose memory the probe replaces according to `upstream_flag`
+/// (`--no-pool`: system memory, `--fd-memory`: sealed memfd `GstFdMemory`), with
+/// back-pressure so the reader sees every one.
+fn forty_frames_from_upstream(dir: &TestDir, upstream_flag: &str) -> (Proc, Proc) {
+    run_pair(dir, |socket| {
         let mut cmd = probe();
         cmd.args([
             "write",
@@ -106,17 +107,18 @@ fn foreign_system_memory_is_copied_once_and_counted() {
             socket,
             "--frames",
             "40",
-            "--no-pool",
+            upstream_flag,
             "--sink-props",
             "block-on-slow-readers=true",
         ]);
         cmd
-    });
-    let stats = sink_stats(&writer);
-    assert_eq!(field(&stats, "copied-buffers"), Some(40), "{stats}");
-    assert_eq!(field(&stats, "zero-copy-buffers"), Some(0), "{stats}");
-    let frames = frame_lines(&reader);
-    assert_eq!(frames.len(), 40, "{}", reader.dump());
+    })
+}
+
+/// The reader got `expected` frames, each inside a read-only shared mapping of its own.
+fn assert_frames_in_shared_memory(reader: &Proc, expected: usize) {
+    let frames = frame_lines(reader);
+    assert_eq!(frames.len(), expected, "{}", reader.dump());
     assert!(
         frames.iter().all(|l| l.contains("zero-copy=1")),
         "{}",
@@ -125,32 +127,23 @@ fn foreign_system_memory_is_copied_once_and_counted() {
 }
 
 #[test]
+fn foreign_system_memory_is_copied_once_and_counted() {
+    let dir = TestDir::new("copy");
+    let (writer, reader) = forty_frames_from_upstream(&dir, "--no-pool");
+    let stats = sink_stats(&writer);
+    assert_eq!(field(&stats, "copied-buffers"), Some(40), "{stats}");
+    assert_eq!(field(&stats, "zero-copy-buffers"), Some(0), "{stats}");
+    assert_frames_in_shared_memory(&reader, 40);
+}
+
+#[test]
 fn upstream_fd_memory_is_passed_by_fd_not_copied() {
     let dir = TestDir::new("fd");
-    let (writer, reader) = run_pair(&dir, |socket| {
-        let mut cmd = probe();
-        cmd.args([
-            "write",
-            "--socket",
-            socket,
-            "--frames",
-            "40",
-            "--fd-memory",
-            "--sink-props",
-            "block-on-slow-readers=true",
-        ]);
-        cmd
-    });
+    let (writer, reader) = forty_frames_from_upstream(&dir, "--fd-memory");
     let stats = sink_stats(&writer);
     assert_eq!(field(&stats, "fd-buffers"), Some(40), "{stats}");
     assert_eq!(field(&stats, "copied-buffers"), Some(0), "{stats}");
-    let frames = frame_lines(&reader);
-    assert_eq!(frames.len(), 40, "{}", reader.dump());
-    assert!(
-        frames.iter().all(|l| l.contains("zero-copy=1")),
-        "{}",
-        reader.dump()
-    );
+    assert_frames_in_shared_memory(&reader, 40);
     let reader_stats = last_line_with(&reader.lines(), "stats ").unwrap();
     assert_eq!(field(&reader_stats, "in-flight"), Some(0), "{reader_stats}");
 }

@@ -144,13 +144,7 @@ impl Hub {
                 }
             }
         }
-        self.stats.deliveries.add(sent);
-        self.stats
-            .dropped_for_slow_readers
-            .add(n_readers.saturating_sub(sent));
-        if n_readers == 0 {
-            self.stats.dropped_without_readers.inc();
-        }
+        self.stats.count_delivery(sent, n_readers);
     }
 
     /// Sends upstream fd memory by passing its fd (no copy). Returns false when the fd cannot
@@ -246,13 +240,7 @@ impl Hub {
                 },
             );
         }
-        self.stats.deliveries.add(sent);
-        self.stats
-            .dropped_for_slow_readers
-            .add(n_readers.saturating_sub(sent));
-        if n_readers == 0 {
-            self.stats.dropped_without_readers.inc();
-        }
+        self.stats.count_delivery(sent, n_readers);
         self.post_pending(inner);
         true
     }

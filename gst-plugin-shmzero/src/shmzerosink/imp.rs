@@ -246,15 +246,10 @@ impl ElementImpl for ShmZeroSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &gst::Caps::new_any(),
-                )
-                .expect("valid sink pad template"),
-            ]
+            vec![crate::any_caps_pad_template(
+                "sink",
+                gst::PadDirection::Sink,
+            )]
         });
         TEMPLATES.as_ref()
     }

@@ -54,15 +54,7 @@ impl TestDir {
     }
 
     pub fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .map(|it| {
-                it.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        sorted_entries(&self.0)
     }
 }
 
@@ -278,7 +270,12 @@ pub fn last_line_with(lines: &[String], prefix: &str) -> Option<String> {
 
 /// Entries of /dev/shm, to check that nothing is left behind.
 pub fn dev_shm() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+    sorted_entries(std::path::Path::new("/dev/shm"))
+}
+
+/// Names in `dir`, sorted (empty if it cannot be read).
+fn sorted_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|it| {
             it.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
