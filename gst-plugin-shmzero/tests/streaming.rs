@@ -95,24 +95,28 @@ fn videotestsrc_videoconvert_writes_into_the_pool_without_any_copy() {
     assert!(dir.entries().is_empty(), "left behind: {:?}", dir.entries());
 }
 
+/// `shmzero-probe write` with `frames` frames, the probe options `extra` and the sink
+/// properties `sink_props`, against one probe reader.
+fn probe_writer_pair(
+    dir: &TestDir,
+    frames: &str,
+    extra: &[&str],
+    sink_props: &str,
+) -> (Proc, Proc) {
+    run_pair(dir, |socket| {
+        let mut cmd = probe();
+        cmd.args(["write", "--socket", socket, "--frames", frames])
+            .args(extra)
+            .args(["--sink-props", sink_props]);
+        cmd
+    })
+}
+
 /// 40 frames of videotestsrc whose memory the probe replaces according to `upstream_flag`
 /// (`--no-pool`: system memory, `--fd-memory`: sealed memfd `GstFdMemory`), with
 /// back-pressure so the reader sees every one.
 fn forty_frames_from_upstream(dir: &TestDir, upstream_flag: &str) -> (Proc, Proc) {
-    run_pair(dir, |socket| {
-        let mut cmd = probe();
-        cmd.args([
-            "write",
-            "--socket",
-            socket,
-            "--frames",
-            "40",
-            upstream_flag,
-            "--sink-props",
-            "block-on-slow-readers=true",
-        ]);
-        cmd
-    })
+    probe_writer_pair(dir, "40", &[upstream_flag], "block-on-slow-readers=true")
 }
 
 /// The reader got `expected` frames, each inside a read-only shared mapping of its own.
@@ -151,21 +155,12 @@ fn upstream_fd_memory_is_passed_by_fd_not_copied() {
 #[test]
 fn caps_change_mid_stream_reaches_the_reader_without_restart() {
     let dir = TestDir::new("caps");
-    let (writer, reader) = run_pair(&dir, |socket| {
-        let mut cmd = probe();
-        cmd.args([
-            "write",
-            "--socket",
-            socket,
-            "--frames",
-            "60",
-            "--caps-change-at",
-            "30",
-            "--sink-props",
-            "block-on-slow-readers=true",
-        ]);
-        cmd
-    });
+    let (writer, reader) = probe_writer_pair(
+        &dir,
+        "60",
+        &["--caps-change-at", "30"],
+        "block-on-slow-readers=true",
+    );
     let stats = sink_stats(&writer);
     assert_eq!(field(&stats, "copied-buffers"), Some(0), "{stats}");
     let lines = reader.lines();
@@ -209,22 +204,13 @@ fn caps_change_mid_stream_reaches_the_reader_without_restart() {
 #[test]
 fn flushing_seek_on_the_writer_flushes_the_reader_and_continues() {
     let dir = TestDir::new("seek");
-    let (writer, reader) = run_pair(&dir, |socket| {
-        let mut cmd = probe();
-        cmd.args([
-            "write",
-            "--socket",
-            socket,
-            "--frames",
-            "60",
-            "--seek-at",
-            "20",
-            "--sink-props",
-            // Paced by the clock, so the seek (from another thread) lands mid-stream.
-            "block-on-slow-readers=true sync=true",
-        ]);
-        cmd
-    });
+    // Paced by the clock (sync=true), so the seek (from another thread) lands mid-stream.
+    let (writer, reader) = probe_writer_pair(
+        &dir,
+        "60",
+        &["--seek-at", "20"],
+        "block-on-slow-readers=true sync=true",
+    );
     assert!(
         writer.lines().iter().any(|l| l == "seek done ok=true"),
         "{}",
