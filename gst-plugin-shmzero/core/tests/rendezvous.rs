@@ -189,16 +189,7 @@ fn version_mismatch_names_both_versions_on_both_sides() {
     let (writer, reader) = Channel::pair().unwrap();
     // A reader from the future.
     reader
-        .send(
-            &Message::Hello(Hello {
-                version: 99,
-                role: Role::Reader,
-                credit: 4,
-                features: 0,
-            }),
-            None,
-            TIMEOUT,
-        )
+        .send(&hello_message(99, Role::Reader, 4), None, TIMEOUT)
         .unwrap();
     let err = writer_handshake(&writer, 8, TIMEOUT).unwrap_err();
     assert!(matches!(
@@ -226,16 +217,7 @@ fn version_mismatch_names_both_versions_on_both_sides() {
     let fake_writer = std::thread::spawn(move || {
         let _ = writer.recv(TIMEOUT).unwrap();
         writer
-            .send(
-                &Message::Hello(Hello {
-                    version: 7,
-                    role: Role::Writer,
-                    credit: 1,
-                    features: 0,
-                }),
-                None,
-                TIMEOUT,
-            )
+            .send(&hello_message(7, Role::Writer, 1), None, TIMEOUT)
             .unwrap();
     });
     let err = reader_handshake(&reader, 4, TIMEOUT).unwrap_err();
@@ -266,12 +248,7 @@ fn garbage_silence_and_wrong_roles_fail_the_handshake_cleanly() {
 
     let (writer, peer) = Channel::pair().unwrap();
     peer.send(
-        &Message::Hello(Hello {
-            version: PROTOCOL_VERSION,
-            role: Role::Writer,
-            credit: 1,
-            features: 0,
-        }),
+        &hello_message(PROTOCOL_VERSION, Role::Writer, 1),
         None,
         TIMEOUT,
     )
@@ -345,4 +322,14 @@ fn concurrent_writers_on_a_stale_path_yield_exactly_one_listener() {
         drop(results);
         assert!(!path.exists());
     }
+}
+
+/// A hello without feature bits.
+fn hello_message(version: u32, role: Role, credit: u32) -> Message {
+    Message::Hello(Hello {
+        version,
+        role,
+        credit,
+        features: 0,
+    })
 }
