@@ -281,21 +281,36 @@ pub enum MapError {
 #[derive(Debug)]
 pub struct ReaderSegment {
     id: SegmentId,
+    /// A DMABuf's fd, kept to end the CPU access bracket before unmapping.
+    dmabuf: Option<OwnedFd>,
     map: Mapping,
+}
+
+impl Drop for ReaderSegment {
+    fn drop(&mut self) {
+        if let Some(fd) = &self.dmabuf {
+            // Nothing to do about a failure while letting go of the memory.
+            let _ = crate::shareable_fd::dmabuf_sync(fd, crate::shareable_fd::SyncStep::End);
+        }
+        // `map` is unmapped after this, by its own Drop.
+    }
 }
 
 impl ReaderSegment {
     /// Checks that `fd` cannot shrink (a memfd sealed against shrinking, or a
-    /// DMABuf) and is at least `size` bytes long, then maps it read-only. The fd is closed afterwards: the mapping
-    /// alone keeps the memory alive.
+    /// DMABuf) and is at least `size` bytes long, then maps it read-only. A
+    /// memfd is closed afterwards: the mapping alone keeps the memory alive. A
+    /// DMABuf's fd is kept: CPU reads are bracketed with `DMA_BUF_IOCTL_SYNC`
+    /// (start now, end when the mapping goes), so non-coherent exporters
+    /// flush or invalidate caches as the DMABuf uAPI requires.
     pub fn map(id: SegmentId, fd: OwnedFd, size: u64) -> Result<Arc<Self>, MapError> {
         let io_err = |source: io::Error| MapError::Io {
             segment: id,
             source,
         };
         // A sealed memfd or a DMABuf: neither can shrink below the size checked here.
-        let actual = match crate::shareable_fd::classify(&fd) {
-            Ok(shareable) => shareable.size,
+        let (kind, actual) = match crate::shareable_fd::classify(&fd) {
+            Ok(shareable) => (shareable.kind, shareable.size),
             Err(crate::shareable_fd::NotShareable::MayShrink { seals }) => {
                 return Err(MapError::NotSealed { segment: id, seals });
             }
@@ -315,7 +330,15 @@ impl ReaderSegment {
             ))
         })?;
         let map = Mapping::map_shared(&fd, len, false).map_err(io_err)?;
-        Ok(Arc::new(ReaderSegment { id, map }))
+        let dmabuf = match kind {
+            crate::shareable_fd::ShareableKind::DmaBuf => {
+                crate::shareable_fd::dmabuf_sync(&fd, crate::shareable_fd::SyncStep::Start)
+                    .map_err(io_err)?;
+                Some(fd)
+            }
+            crate::shareable_fd::ShareableKind::SealedMemfd => None,
+        };
+        Ok(Arc::new(ReaderSegment { id, dmabuf, map }))
     }
 
     pub fn id(&self) -> SegmentId {

@@ -65,6 +65,44 @@ pub fn classify(fd: impl AsFd) -> Result<Shareable, NotShareable> {
     })
 }
 
+/// Which end of a CPU read access to a DMABuf (`DMA_BUF_SYNC_START` / `_END`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStep {
+    Start,
+    End,
+}
+
+/// `DMA_BUF_IOCTL_SYNC = _IOW('b', 0, struct dma_buf_sync { __u64 flags; })`.
+const DMA_BUF_IOCTL_SYNC: rustix::ioctl::Opcode = rustix::ioctl::opcode::write::<u64>(b'b', 0);
+const DMA_BUF_SYNC_READ: u64 = 1 << 0;
+const DMA_BUF_SYNC_END: u64 = 1 << 2;
+
+/// Brackets CPU reads of a DMABuf, as its uAPI asks of every CPU user (a no-op on
+/// cache-coherent exporters). Retries on `EINTR`/`EAGAIN`, as the kernel documents.
+pub fn dmabuf_sync(fd: impl AsFd, step: SyncStep) -> io::Result<()> {
+    let flags = DMA_BUF_SYNC_READ
+        | match step {
+            SyncStep::Start => 0,
+            SyncStep::End => DMA_BUF_SYNC_END,
+        };
+    loop {
+        // SAFETY: DMA_BUF_IOCTL_SYNC is an _IOW ioctl whose argument is exactly
+        // `struct dma_buf_sync { __u64 flags; }`, which a u64 matches in size
+        // and layout; the kernel only reads it.
+        let result = unsafe {
+            rustix::ioctl::ioctl(
+                fd.as_fd(),
+                rustix::ioctl::Setter::<DMA_BUF_IOCTL_SYNC, u64>::new(flags),
+            )
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
 fn is_dmabuf(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     // `f_type`'s integer type differs between architectures; widen it as bits.
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
