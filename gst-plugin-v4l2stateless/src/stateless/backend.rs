@@ -9,6 +9,7 @@ pub enum Control {
     Vp8Frame(Box<bindings::v4l2_ctrl_vp8_frame>),
     Vp9Frame(Box<bindings::v4l2_ctrl_vp9_frame>),
     Vp9CompressedHdr(Box<bindings::v4l2_ctrl_vp9_compressed_hdr>),
+    FwhtParams(Box<bindings::v4l2_ctrl_fwht_params>),
 }
 
 impl Control {
@@ -18,6 +19,7 @@ impl Control {
             Control::Vp8Frame(_) => bindings::V4L2_CID_STATELESS_VP8_FRAME,
             Control::Vp9Frame(_) => bindings::V4L2_CID_STATELESS_VP9_FRAME,
             Control::Vp9CompressedHdr(_) => bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
+            Control::FwhtParams(_) => bindings::V4L2_CID_STATELESS_FWHT_PARAMS,
         }
     }
 
@@ -31,6 +33,7 @@ impl Control {
             Control::Vp8Frame(c) => raw(c),
             Control::Vp9Frame(c) => raw(c),
             Control::Vp9CompressedHdr(c) => raw(c),
+            Control::FwhtParams(c) => raw(c),
         }
     }
 }
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Control {
             Control::Vp8Frame(_) => "VP8_FRAME",
             Control::Vp9Frame(_) => "VP9_FRAME",
             Control::Vp9CompressedHdr(_) => "VP9_COMPRESSED_HDR",
+            Control::FwhtParams(_) => "FWHT_PARAMS",
         };
         f.write_str(name)
     }

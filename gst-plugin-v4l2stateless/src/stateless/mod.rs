@@ -8,6 +8,7 @@
 //! recording backend in the unit tests and the fuzz target).
 
 pub mod backend;
+pub mod fwht;
 pub mod recording;
 pub mod vp8;
 pub mod vp9;
