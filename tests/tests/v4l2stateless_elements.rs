@@ -65,7 +65,14 @@ fn fake_devices_register_documented_elements() {
     let plugin = parse_plugin(&String::from_utf8_lossy(&out.stdout));
     let mut names = plugin.elements.clone();
     names.sort();
-    assert_eq!(names, ["v4l2statelessvp8dec", "v4l2statelessvp9dec"]);
+    assert_eq!(
+        names,
+        [
+            "v4l2statelessfwhtdec",
+            "v4l2statelessvp8dec",
+            "v4l2statelessvp9dec"
+        ]
+    );
     for name in names {
         let out = run("gst-inspect-1.0", &[&name], true);
         assert!(out.status.success(), "{}", text(&out));

@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 Control::Vp8Frame(f) => vec![f.last_frame_ts, f.golden_frame_ts, f.alt_frame_ts],
                 Control::Vp9Frame(f) => vec![f.last_frame_ts, f.golden_frame_ts, f.alt_frame_ts],
                 Control::Vp9CompressedHdr(_) => Vec::new(),
+                Control::FwhtParams(f) => vec![f.backward_ref_ts],
             })
             .collect();
         for r in refs {

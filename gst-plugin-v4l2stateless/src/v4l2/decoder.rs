@@ -171,11 +171,26 @@ impl RequestDecoder {
             .collect()
     }
 
-    /// Picks the CAPTURE pixel format; the size is the driver's (from the OUTPUT format).
-    pub fn set_capture_format(&mut self, fourcc: [u8; 4]) -> Result<CaptureLayout, DecoderError> {
+    /// Picks the CAPTURE pixel format. The size is the driver's (derived from the OUTPUT
+    /// format) unless `size` is given, for drivers that do not derive it (vicodec).
+    pub fn set_capture_format(
+        &mut self,
+        fourcc: [u8; 4],
+        size: Option<(u32, u32)>,
+    ) -> Result<CaptureLayout, DecoderError> {
         let mut format: Format = g_fmt(&self.video, self.capture_queue)
             .map_err(|e| device(format!("VIDIOC_G_FMT CAPTURE: {e}")))?;
         format.pixelformat = PixelFormat::from_fourcc(&fourcc);
+        if let Some((width, height)) = size {
+            format.width = width;
+            format.height = height;
+            for plane in &mut format.plane_fmt {
+                *plane = PlaneLayout {
+                    sizeimage: 0,
+                    bytesperline: 0,
+                };
+            }
+        }
         let set: Format = s_fmt(&mut self.video, (self.capture_queue, &format))
             .map_err(|e| device(format!("VIDIOC_S_FMT CAPTURE: {e}")))?;
         let layout = CaptureLayout {

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MPL-2.0
 //! The state machine of each codec behind one interface for the element.
 
+use mediapass_codecparsers::fwht::{FwhtHeader, PixelEncoding};
 use v4l2r::bindings;
 
 use crate::codec::Codec;
 use crate::stateless::backend::{Backend, Control, DecodeError, Outcome};
+use crate::stateless::fwht::FwhtDecoder;
 use crate::stateless::vp8::Vp8Decoder;
 use crate::stateless::vp9::Vp9Decoder;
 
@@ -12,7 +14,11 @@ use crate::stateless::vp9::Vp9Decoder;
 pub struct Sequence {
     pub width: u32,
     pub height: u32,
-    pub control: Control,
+    /// Sequence-level control to set before the CAPTURE format (none for FWHT, whose
+    /// only control is per frame).
+    pub control: Option<Control>,
+    /// The driver does not derive the CAPTURE size from the OUTPUT format: set it.
+    pub capture_size_from_stream: bool,
     /// 8-bit 4:2:0 (the only layout the element outputs so far).
     pub is_8bit_420: bool,
 }
@@ -20,6 +26,7 @@ pub struct Sequence {
 pub enum CodecState {
     Vp8(Box<Vp8Decoder>),
     Vp9(Box<Vp9Decoder>),
+    Fwht(FwhtDecoder),
 }
 
 impl CodecState {
@@ -30,6 +37,7 @@ impl CodecState {
             Codec::Vp9 => Some(CodecState::Vp9(Box::new(Vp9Decoder::new(has_control(
                 bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
             ))))),
+            Codec::Fwht => Some(CodecState::Fwht(FwhtDecoder::new())),
             _ => None,
         }
     }
@@ -48,7 +56,8 @@ impl CodecState {
                 Ok(Sequence {
                     width: f.width.into(),
                     height: f.height.into(),
-                    control,
+                    control: Some(control),
+                    capture_size_from_stream: false,
                     is_8bit_420: true,
                 })
             }
@@ -57,8 +66,24 @@ impl CodecState {
                 Ok(Sequence {
                     width: info.width,
                     height: info.height,
-                    control,
+                    control: Some(control),
+                    capture_size_from_stream: false,
                     is_8bit_420: info.bit_depth == 8 && info.subsampling_x && info.subsampling_y,
+                })
+            }
+            CodecState::Fwht(d) => {
+                let (header, _) = d.peek(data)?;
+                if !header.is_i_frame() {
+                    return Err("FWHT stream does not start with an I-frame".into());
+                }
+                Ok(Sequence {
+                    width: header.width,
+                    height: header.height,
+                    control: None,
+                    capture_size_from_stream: true,
+                    is_8bit_420: header.components_num() == 3
+                        && header.pixel_encoding() == Some(PixelEncoding::Yuv)
+                        && header.chroma_divisors() == (2, 2),
                 })
             }
         }
@@ -79,6 +104,7 @@ impl CodecState {
                 let frame_type = (b >> (2 - shift)) & 1;
                 b >> 6 == 0b10 && show_existing == 0 && frame_type == 0
             }
+            Codec::Fwht => FwhtHeader::parse(data).is_ok_and(|(h, _)| h.is_i_frame()),
             _ => false,
         }
     }
@@ -92,6 +118,7 @@ impl CodecState {
         match self {
             CodecState::Vp8(d) => d.decode(data, timestamp, backend),
             CodecState::Vp9(d) => d.decode(data, timestamp, backend),
+            CodecState::Fwht(d) => d.decode(data, timestamp, backend),
         }
     }
 
@@ -99,6 +126,7 @@ impl CodecState {
         match self {
             CodecState::Vp8(d) => d.reset(),
             CodecState::Vp9(d) => d.reset(),
+            CodecState::Fwht(d) => d.reset(),
         }
     }
 
@@ -107,6 +135,7 @@ impl CodecState {
         match self {
             CodecState::Vp8(_) => 3,
             CodecState::Vp9(_) => 8,
+            CodecState::Fwht(_) => 1,
         }
     }
 }

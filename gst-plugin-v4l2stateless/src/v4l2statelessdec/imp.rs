@@ -108,8 +108,9 @@ impl V4l2StatelessDec {
             .device
             .set_output_format(seq.width, seq.height, bitstream_size)
             .map_err(fail)?;
-        let mut controls = [seq.control];
-        state.device.set_controls(&mut controls).map_err(fail)?;
+        if let Some(control) = seq.control {
+            state.device.set_controls(&mut [control]).map_err(fail)?;
+        }
         let offered = state.device.capture_formats();
         let Some(&(fourcc, format)) = copy::FORMATS.iter().find(|(f, _)| offered.contains(f))
         else {
@@ -127,7 +128,13 @@ impl V4l2StatelessDec {
             );
             return Err(gst::FlowError::NotNegotiated);
         };
-        state.device.set_capture_format(fourcc).map_err(fail)?;
+        let capture_size = seq
+            .capture_size_from_stream
+            .then_some((seq.width, seq.height));
+        state
+            .device
+            .set_capture_format(fourcc, capture_size)
+            .map_err(fail)?;
         let configured = self.settings.lock().unwrap().render_delay;
         state.render_delay = if configured >= 0 {
             configured as usize

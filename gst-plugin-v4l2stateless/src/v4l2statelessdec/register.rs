@@ -20,7 +20,7 @@ use crate::codec::{Codec, element_name};
 pub const FAKE_DEVICES_ENV: &str = "GST_V4L2STATELESS_FAKE_DEVICES";
 
 /// Codecs with a working element.
-const SUPPORTED: [Codec; 2] = [Codec::Vp8, Codec::Vp9];
+const SUPPORTED: [Codec; 3] = [Codec::Vp8, Codec::Vp9, Codec::Fwht];
 
 /// Below Debian's v4l2codecs (PRIMARY + 1) and below software decoders: our elements
 /// are never autoplugged unless a user raises them with `GST_PLUGIN_FEATURE_RANK`.
@@ -159,6 +159,9 @@ fn sink_caps(codec: Codec) -> gst::Caps {
         Codec::Vp9 => gst::Caps::builder("video/x-vp9")
             .field("alignment", "frame")
             .build(),
+        // GStreamer has no FWHT caps: one whole frame (fwht_cframe_hdr + payload) per
+        // buffer, as vicodec's stateful encoder writes them.
+        Codec::Fwht => gst::Caps::builder("video/x-fwht").build(),
         _ => gst::Caps::new_empty(),
     }
 }
