@@ -48,10 +48,13 @@ fn main() {
         .unwrap_or(5);
     built_plugin("libgstv4l2stateless.so");
     let codecs = implemented_codecs();
-    assert!(!codecs.is_empty(), "our plugin registers no decoder element");
+    assert!(
+        !codecs.is_empty(),
+        "our plugin registers no decoder element"
+    );
     let keys: Vec<&str> = codecs.iter().map(|c| c.key).collect();
-    let suite = Suite::generate(&plugin_dir().join("bench-suite"), &keys)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let suite =
+        Suite::generate(&plugin_dir().join("bench-suite"), &keys).unwrap_or_else(|e| panic!("{e}"));
 
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-bench").unwrap();
@@ -220,8 +223,9 @@ fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
                     let base = dir.join(format!("{}.{side}.{rep}", vector.name));
                     check_status(&base);
                     let times = read(&with_ext(&base, "times"));
-                    parse_times(&times)
-                        .unwrap_or_else(|| panic!("{}: bad `times` output {times:?}", base.display()))
+                    parse_times(&times).unwrap_or_else(|| {
+                        panic!("{}: bad `times` output {times:?}", base.display())
+                    })
                 })
                 .unzip();
             medians.insert(*side, (median(users), median(systems)));
@@ -230,7 +234,10 @@ fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
         let per_frame = |side: &str| {
             let (user, sys) = medians[side];
             let (base_user, base_sys) = medians["base"];
-            ((user - base_user) / frames * 1e6, (sys - base_sys) / frames * 1e6)
+            (
+                (user - base_user) / frames * 1e6,
+                (sys - base_sys) / frames * 1e6,
+            )
         };
         let (c_user, c_sys) = per_frame("c");
         let (our_user, our_sys) = per_frame("ours");
@@ -302,10 +309,7 @@ fn in_flight_table(vectors: &[Vector], dir: &Path) -> String {
             let out = read(&with_ext(&base, "checksums")).lines().count();
             let (requests, pictures) = max_in_flight(&read(&with_ext(&base, "log")))
                 .unwrap_or_else(|| panic!("no 'in flight' line in {}.log", base.display()));
-            row.push_str(&format!(
-                " {:>20}",
-                format!("{requests}/{pictures}/{out}")
-            ));
+            row.push_str(&format!(" {:>20}", format!("{requests}/{pictures}/{out}")));
         }
         rows.push(row);
     }

@@ -154,12 +154,8 @@ fn parse_result_line(line: &str) -> Option<VectorResult> {
     let rest = rest.trim_start().strip_prefix('(')?;
     let (decoder, rest) = rest.split_once(')')?;
     let (vector, result) = rest.split_once("...")?;
-    let (suite, decoder, vector, result) = (
-        suite.trim(),
-        decoder.trim(),
-        vector.trim(),
-        result.trim(),
-    );
+    let (suite, decoder, vector, result) =
+        (suite.trim(), decoder.trim(), vector.trim(), result.trim());
     // The table header has the same shape.
     if suite == "TEST SUITE" || vector.is_empty() || result.is_empty() {
         return None;

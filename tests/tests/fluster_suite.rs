@@ -32,14 +32,20 @@ fn run_fluster(suite: &Suite, extra: &[&str], decoders: &[&str]) -> (bool, Strin
         .args(extra)
         .arg("-d")
         .args(decoders)
-        .env("GST_REGISTRY", plugin_dir().join("mediapass-fluster-registry.bin"))
+        .env(
+            "GST_REGISTRY",
+            plugin_dir().join("mediapass-fluster-registry.bin"),
+        )
         .output()
         .expect("tools/fluster/mediapass-fluster runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     (
         out.status.success(),
-        format!("exit {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status),
+        format!(
+            "exit {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            out.status
+        ),
     )
 }
 
@@ -96,7 +102,9 @@ fn a_wrong_expected_md5_fails_that_vector_only() {
     let suite = Suite::generate(&plugin_dir().join("fluster-suite-tampered"), &["vp8"])
         .unwrap_or_else(|e| panic!("{e}"));
     let victim = &suite.vectors[1];
-    let file = suite.test_suites_dir().join(format!("{}.json", victim.suite));
+    let file = suite
+        .test_suites_dir()
+        .join(format!("{}.json", victim.suite));
     let json = std::fs::read_to_string(&file).unwrap();
     let good = format!("\"result\": \"{}\"", victim.md5);
     assert_eq!(json.matches(&good).count(), 1, "{json}");
