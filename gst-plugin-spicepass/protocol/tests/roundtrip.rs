@@ -387,7 +387,11 @@ fn messages_in_the_wrong_direction_are_refused() {
 
 #[test]
 fn unknown_kinds_are_skipped_only_from_a_newer_minor() {
-    for (minor, skipped) in [(0u16, false), (VERSION.minor, false), (VERSION.minor + 1, true)] {
+    for (minor, skipped) in [
+        (0u16, false),
+        (VERSION.minor, false),
+        (VERSION.minor + 1, true),
+    ] {
         let mut hello = Hello::new(Role::Sink, 1);
         hello.version.minor = minor;
         let mut wire = Vec::new();

@@ -31,6 +31,9 @@ pub(super) struct OutboxState {
     pub(super) stopping: bool,
     /// Goodbye sent: finish the current connection, do not make another.
     pub(super) closing: bool,
+    /// Generation of the last connection that passed the handshake. A failed write may
+    /// drop `connected` before the worker notices; this still says it was connected.
+    pub(super) last_connected: u64,
 }
 
 /// The sending half, shared by the streaming thread, event handlers and the worker.

@@ -9,9 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use shmzero_core::{MappedRange, WriterSegment};
-use spicepass_protocol::{
-    BufferHeader, Message, Release, RetireSegment, Segment, SharedBuffer,
-};
+use spicepass_protocol::{BufferHeader, Message, Release, RetireSegment, Segment, SharedBuffer};
 
 use super::outbox::{Connected, Outbox, SendError, WhenDisconnected, WriteError};
 use super::{STREAM_ID, WAIT_SLICE};

@@ -15,8 +15,8 @@ use super::outbox::Outbox;
 use super::outbox::{Connected, OutboxState};
 use super::payload::PayloadMemory;
 use super::shared::{SharedBytes, ShmSend};
-use crate::shm::{ReceivedSegments, ShmError};
 use super::{Config, Handler, READ_CHUNK, STREAM_ID, SessionError, WAIT_SLICE, now_ns};
+use crate::shm::{ReceivedSegments, ShmError};
 use crate::stats::Stats;
 use crate::transport::{Canceller, Link, LinkError, Mode, Rendezvous};
 
@@ -133,10 +133,8 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
         outbox.cond.notify_all();
         let was_connected = {
             let mut state = outbox.lock();
-            let was = state
-                .connected
-                .take_if(|c| c.generation == generation)
-                .is_some();
+            let was = state.last_connected == generation;
+            state.connected.take_if(|c| c.generation == generation);
             outbox.cond.notify_all();
             was
         };
@@ -239,6 +237,10 @@ fn serve(
 
     let mut decoder = Decoder::new(config.role, our_limits(config));
     let mut chunk = vec![0u8; READ_CHUNK];
+    // A src on a unix socket collects fds from the first byte on, so none can be lost
+    // whatever arrives together with the hello.
+    let mut segments = ReceivedSegments::default();
+    let collect_fds = config.role == Role::Src && config.shared_memory && link.passes_fds();
     let deadline = Instant::now() + config.heartbeat_timeout;
     let theirs = loop {
         if let Some(decoded) = decoder.poll().map_err(protocol)? {
@@ -251,7 +253,12 @@ fn serve(
         if remaining.is_zero() {
             return Err(LinkError::TimedOut(config.heartbeat_timeout).into());
         }
-        match link.read_some(&mut chunk, &outbox.cancel, remaining) {
+        let read = if collect_fds {
+            link.read_some_with_fds(&mut chunk, segments.fd_queue(), &outbox.cancel, remaining)
+        } else {
+            link.read_some(&mut chunk, &outbox.cancel, remaining)
+        };
+        match read {
             Ok(n) => {
                 decoder.push(&chunk[..n]);
                 Stats::add(&outbox.stats.bytes_received, n as u64);
@@ -259,6 +266,12 @@ fn serve(
             Err(LinkError::Closed) => {
                 decoder.finish().map_err(protocol)?;
                 return Ok("peer closed during the handshake".into());
+            }
+            Err(e @ LinkError::TooManyFds) => {
+                return Err(SessionError::Shm {
+                    peer: peer.clone(),
+                    source: ShmError::FdsTruncated(e),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -306,6 +319,7 @@ fn serve(
             shm_send: (shm_on && config.role == Role::Sink).then(ShmSend::default),
             pending_releases: Vec::new(),
         });
+        state.last_connected = generation;
         outbox.cond.notify_all();
     }
     Stats::add(&outbox.stats.connections, 1);
@@ -318,7 +332,6 @@ fn serve(
     handler.connected(generation, &session);
 
     let mut payloads = PayloadMemory::default();
-    let mut segments = ReceivedSegments::default();
     let shm_receive = shm_on && config.role == Role::Src;
     let shm_error = |source| SessionError::Shm {
         peer: peer.clone(),
@@ -384,6 +397,12 @@ fn serve(
             Err(LinkError::Closed) => {
                 decoder.finish().map_err(protocol)?;
                 return Ok("peer closed the connection".into());
+            }
+            Err(e @ LinkError::TooManyFds) => {
+                return Err(SessionError::Shm {
+                    peer: peer.clone(),
+                    source: ShmError::FdsTruncated(e),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -513,8 +532,7 @@ fn dispatch(
             segments.retire(retire.segment).map_err(shm_error)?;
         }
         Message::SharedBuffer(shared) => {
-            let segments =
-                segments.ok_or(shm_error(ShmError::NotNegotiated("a shared buffer")))?;
+            let segments = segments.ok_or(shm_error(ShmError::NotNegotiated("a shared buffer")))?;
             let range = segments.range(&shared).map_err(shm_error)?;
             receive_credit(outbox, generation, shared.header.payload_len).map_err(protocol)?;
             let bytes = SharedBytes::new(range, shared.buffer_id, generation, outbox);

@@ -24,13 +24,16 @@ pub fn create(size: u64) -> std::io::Result<Arc<WriterSegment>> {
 /// The live segment holding all of `ptr..ptr + len`, and the offset of `ptr` in it.
 pub fn find(ptr: *const u8, len: usize) -> Option<(Arc<WriterSegment>, u64)> {
     let segments = SEGMENTS.lock().unwrap_or_else(|e| e.into_inner());
-    segments.iter().filter_map(Weak::upgrade).find_map(|segment| {
-        let start = segment.as_ptr() as usize;
-        let end = start + segment.size() as usize;
-        let p = ptr as usize;
-        (p >= start && p.checked_add(len).is_some_and(|e| e <= end))
-            .then(|| (segment.clone(), (p - start) as u64))
-    })
+    segments
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find_map(|segment| {
+            let start = segment.as_ptr() as usize;
+            let end = start + segment.size() as usize;
+            let p = ptr as usize;
+            (p >= start && p.checked_add(len).is_some_and(|e| e <= end))
+                .then(|| (segment.clone(), (p - start) as u64))
+        })
 }
 
 #[cfg(test)]
@@ -44,8 +47,11 @@ mod tests {
         let (found, offset) = find(base.wrapping_add(100), 50).unwrap();
         assert_eq!(found.id(), segment.id());
         assert_eq!(offset, 100);
-        assert!(find(base.wrapping_add(8000), 500).is_none(), "crosses the end");
-        let outside = vec![0u8; 16];
+        assert!(
+            find(base.wrapping_add(8000), 500).is_none(),
+            "crosses the end"
+        );
+        let outside = [0u8; 16];
         assert!(find(outside.as_ptr(), 16).is_none());
         let id = segment.id();
         drop(found);

@@ -13,13 +13,13 @@ use spicepass_protocol::{
 };
 
 use super::DropPolicy;
+use super::shared_memory::{self, CopyPool};
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
 use crate::overlay_geometry::OverlayGeometry;
 use crate::session::{self, Handler, SendError, WhenDisconnected, Worker};
-use crate::transport::Address;
-use super::shared_memory::{self, CopyPool};
 use crate::stats::Stats;
+use crate::transport::Address;
 
 /// How long stopping waits for the peer to read what was sent and close its end.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -502,7 +502,11 @@ impl SpicepassSink {
             let threshold = settings.memfd_threshold;
             drop(settings);
             let proposed = fds_possible && shared_memory::propose_pool(q, threshold);
-            gst::debug!(CAT, imp = self, "allocation query: memfd pool proposed: {proposed}");
+            gst::debug!(
+                CAT,
+                imp = self,
+                "allocation query: memfd pool proposed: {proposed}"
+            );
             return proposed;
         }
         gst::Pad::query_default(pad, Some(&*self.obj()), query)

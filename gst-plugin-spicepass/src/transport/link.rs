@@ -24,6 +24,8 @@ pub enum LinkError {
     TimedOut(Duration),
     #[error("cancelled")]
     Cancelled,
+    #[error("the peer passed more than {MAX_FDS_PER_READ} file descriptors at once")]
+    TooManyFds,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -147,9 +149,7 @@ impl Link {
                         }
                     }
                     if msg.flags.contains(ReturnFlags::CTRUNC) {
-                        return Err(LinkError::Io(std::io::Error::other(format!(
-                            "the peer passed more than {MAX_FDS_PER_READ} file descriptors at once"
-                        ))));
+                        return Err(LinkError::TooManyFds);
                     }
                     if msg.bytes == 0 {
                         return Err(LinkError::Closed);

@@ -50,14 +50,23 @@ impl BufferPoolImpl for MemfdPool {
     ) -> Result<gst::Buffer, gst::FlowError> {
         let size = u64::from(*self.size.lock().unwrap_or_else(|e| e.into_inner()));
         let segment = super::super::registry::create(size).map_err(|err| {
-            gst::error!(CAT, imp = self, "cannot create a {size}-byte memfd segment: {err}");
+            gst::error!(
+                CAT,
+                imp = self,
+                "cannot create a {size}-byte memfd segment: {err}"
+            );
             gst::FlowError::Error
         })?;
         let memory = segment.claim(0, size).map_err(|err| {
             gst::error!(CAT, imp = self, "cannot claim a new segment: {err}");
             gst::FlowError::Error
         })?;
-        gst::debug!(CAT, imp = self, "new segment {:?} of {size} bytes", segment.id());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "new segment {:?} of {size} bytes",
+            segment.id()
+        );
         let mut buffer = gst::Buffer::new();
         buffer
             .get_mut()

@@ -58,8 +58,12 @@ mod tests {
         let seals = rustix::fs::fcntl_get_seals(segment.memfd()).unwrap();
         assert!(seals.contains(rustix::fs::SealFlags::SHRINK));
         let second = pool.acquire_buffer(None).unwrap();
-        let params = gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
-        assert!(pool.acquire_buffer(Some(&params)).is_err(), "only two buffers");
+        let params =
+            gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
+        assert!(
+            pool.acquire_buffer(Some(&params)).is_err(),
+            "only two buffers"
+        );
         drop(first);
         let again = pool.acquire_buffer(Some(&params)).unwrap();
         assert_eq!(again.map_readable().unwrap().as_ptr(), ptr, "recycled");
