@@ -581,6 +581,7 @@ fn role(writer: bool, args: &[String]) {
                 });
         }
         let p = pipeline.clone();
+        let from_pool = transport == "spicepass-pool";
         std::thread::spawn(move || {
             let (lock, cond) = &*client_ready;
             let mut ready = lock.lock().unwrap();
@@ -588,7 +589,7 @@ fn role(writer: bool, args: &[String]) {
                 ready = cond.wait(ready).unwrap();
             }
             drop(ready);
-            let pool = (transport == "spicepass-pool").then(|| sink_pool(&appsrc, &caps));
+            let pool = from_pool.then(|| sink_pool(&appsrc, &caps));
             for i in 0..n {
                 let mut b = match &pool {
                     // Like a producer that writes into the sink's pool; its content stays
