@@ -418,7 +418,7 @@ fn sink_pool(appsrc: &gst::Element, caps: &gst::Caps) -> gst::BufferPool {
     loop {
         let mut query = gst::query::Allocation::new(Some(caps), true);
         if pad.peer_query(&mut query)
-            && let Some((Some(pool), size, min, max)) = query.allocation_pools().into_iter().next()
+            && let Some((Some(pool), size, min, max)) = query.allocation_pools().next()
         {
             let mut config = pool.config();
             config.set_params(Some(caps), size, min, max);
@@ -665,7 +665,12 @@ fn role(writer: bool, args: &[String]) {
     let framing = stats.as_ref().filter(|_| writer).and_then(|s| {
         let sent = s.get::<u64>("bytes-sent").ok()?;
         let buffers = s.get::<u64>("buffers-sent").ok()?.max(1);
-        Some(sent.saturating_sub(payload_total.load(Ordering::Relaxed)) as f64 / buffers as f64)
+        // Buffers sent by reference put no payload on the socket.
+        let shared = s.get::<u64>("shm-buffers-zero-copy").ok()?
+            + s.get::<u64>("shm-buffers-copied").ok()?;
+        let payload = payload_total.load(Ordering::Relaxed);
+        let inline_payload = payload - payload * shared.min(buffers) / buffers;
+        Some(sent.saturating_sub(inline_payload) as f64 / buffers as f64)
     });
     let _ = pipeline.set_state(gst::State::Null);
     let (start_cpu, start_time) = first_cpu.lock().unwrap().unwrap_or((end_cpu, end_time));
