@@ -96,3 +96,36 @@ fn frame_examples() {
     encoder.encode(0, &credit, &mut wire).unwrap();
     assert_eq!(hex(&wire), "04 07 00 00 80 80 80 04 40");
 }
+
+#[test]
+fn shared_memory_examples() {
+    let size = 1920 * 1080 * 4;
+    let mut sink = Encoder::new(Role::Sink, Limits::default());
+    let mut wire = Vec::new();
+    sink.encode(
+        0,
+        &Message::Segment(Segment { segment: 1, size }),
+        &mut wire,
+    )
+    .unwrap();
+    assert_eq!(hex(&wire), "08 07 00 00 01 80 a0 fa 03");
+    wire.clear();
+    let shared = Message::SharedBuffer(SharedBuffer {
+        header: BufferHeader {
+            payload_len: size,
+            ..BufferHeader::default()
+        },
+        buffer_id: 0,
+        segment: 1,
+        offset: 0,
+    });
+    sink.encode(0, &shared, &mut wire).unwrap();
+    assert_eq!(hex(&wire), "09 0c 00 01 00 00 00 80 a0 fa 03 00 01 00");
+    let mut src = Encoder::new(Role::Src, Limits::default());
+    wire.clear();
+    let release = Message::Release(Release {
+        buffer_ids: vec![0],
+    });
+    src.encode(0, &release, &mut wire).unwrap();
+    assert_eq!(hex(&wire), "0b 04 00 00 01 00");
+}
