@@ -16,7 +16,7 @@
 use libfuzzer_sys::fuzz_target;
 use spicepass_protocol::{
     BufferingDecoder, Decoded, Decoder, Encoder, Frame, Hello, Item, Limits, Message,
-    ProtocolError, Role,
+    ProtocolError, Role, VERSION,
 };
 
 const LIMITS: Limits = Limits {
@@ -113,6 +113,11 @@ fn round_trip(role: Role, items: &[Item]) {
     let [Item::Hello(hello), frames @ ..] = items else {
         return;
     };
+    if hello.version.minor > VERSION.minor {
+        // Frames of unknown kinds from a newer peer were skipped (sequence gaps) and
+        // their trailing fields dropped: nothing to compare against.
+        return;
+    }
     let mut wire = Vec::new();
     hello.encode(&mut wire).expect("a decoded hello encodes");
     let mut encoder = Encoder::new(role.peer(), LIMITS);
