@@ -399,6 +399,14 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             }
         }
         drop(map);
+        // The peak of this over a stream is what render-delay buys (the benchmark reads it).
+        gst::trace!(
+            CAT,
+            imp = self,
+            "in flight: {} requests queued, {} pictures not pushed",
+            state.device.pending_jobs(),
+            state.pending.len()
+        );
         while state.pending.len() > state.render_delay {
             self.output_one(state)?;
         }
