@@ -122,6 +122,17 @@ impl CodecState {
         }
     }
 
+    /// Pictures decoded but still waiting for output, in presentation order, as
+    /// (input frame timestamp, picture timestamp): at EOS or before a new sequence.
+    pub fn drain(&mut self) -> Vec<(u64, u64)> {
+        match self {
+            CodecState::Vp8(d) => d.drain(),
+            CodecState::Vp9(d) => d.drain(),
+            CodecState::Fwht(d) => d.drain(),
+        }
+    }
+
+    /// Forgets references and pictures waiting for output (flush/seek).
     pub fn reset(&mut self) {
         match self {
             CodecState::Vp8(d) => d.reset(),
