@@ -338,7 +338,12 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             DEVICE_TIMEOUT,
         )
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{e}")))?;
-        let codec = CodecState::new(desc.codec, |id| device.has_control(id)).ok_or_else(|| {
+        let codec = CodecState::new(
+            desc.codec,
+            |id| device.has_control(id),
+            |id| device.control_value(id),
+        )
+        .ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::NotImplemented,
                 ("{:?} decoding is not implemented", desc.codec)

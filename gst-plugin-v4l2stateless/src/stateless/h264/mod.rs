@@ -236,8 +236,13 @@ impl H264Decoder {
         let order = poc.compute(&sps, &PocInput::from(first));
         dpb.update_frame_num_wrap(frame_num, max_frame_num);
 
-        // The DPB as this picture sees it, and the DPB after marking it.
-        let before = dpb.clone();
+        // The DPB as this picture sees it (nothing for an IDR picture, whose marking
+        // empties it first), and the DPB after marking it.
+        let before = if first.idr_pic_flag {
+            Dpb::default()
+        } else {
+            dpb.clone()
+        };
         let mut reference = Reference::Unused;
         let marking = first.dec_ref_pic_marking.clone().unwrap_or_default();
         if first.idr_pic_flag {
