@@ -2,7 +2,7 @@
 //! Differential conformance of `v4l2statelessh264dec` on visl: x264 streams generated
 //! at test time (baseline; main with a B-pyramid; high with 8x8 transform and the JVT
 //! scaling lists; 4 slices per picture; weighted prediction; a long GOP with 4
-//! references; MBAFF interlaced frames) are decoded by Debian's `v4l2slh264dec` and by ours with visl's trace
+//! references; MBAFF interlaced frames; a cropped 180x100 picture) are decoded by Debian's `v4l2slh264dec` and by ours with visl's trace
 //! events on. Every field of every H.264 control struct (SPS, PPS, scaling matrix,
 //! decode params with its 16 DPB entries, slice params with both 32-entry reference
 //! lists, prediction weights) must be equal for every request, and both must output as
@@ -21,14 +21,17 @@ use mediapass_tests::visl_trace::{self, VislTrace};
 use mediapass_tests::vmlab::{Lab, LabCommand, lab_dir};
 use mediapass_tests::{plugin_dir, workspace_root};
 
-const STREAMS: &[&str] = &[
-    "h264-baseline",
-    "h264-main-bpyramid",
-    "h264-high-cqm",
-    "h264-slices",
-    "h264-weightp",
-    "h264-long-gop",
-    "h264-mbaff",
+/// (stream, raw caps after the decoder): the cropped stream must come out at its
+/// visible size, not the coded 192x112.
+const STREAMS: &[(&str, &str)] = &[
+    ("h264-baseline", "video/x-raw"),
+    ("h264-main-bpyramid", "video/x-raw"),
+    ("h264-high-cqm", "video/x-raw"),
+    ("h264-slices", "video/x-raw"),
+    ("h264-weightp", "video/x-raw"),
+    ("h264-long-gop", "video/x-raw"),
+    ("h264-mbaff", "video/x-raw"),
+    ("h264-cropped", "video/x-raw,width=180,height=100"),
 ];
 
 /// Generates a stream with the x264 script (cached per build).
@@ -56,10 +59,10 @@ fn stream(name: &str) -> PathBuf {
     path
 }
 
-fn pipeline(stream: &Path, decoder: &str) -> String {
+fn pipeline(stream: &Path, decoder: &str, raw_caps: &str) -> String {
     format!(
         "gst-launch-1.0 -q --no-fault filesrc location={} ! h264parse ! {decoder} \
-         ! video/x-raw ! checksumsink",
+         ! {raw_caps} ! checksumsink",
         stream.display()
     )
 }
@@ -74,7 +77,7 @@ fn h264_controls_match_gstreamers_c_decoder_on_visl() {
     let results = lab.scratch_dir("v4l2stateless-h264").unwrap();
     let trace = lab_dir().join("visl-trace.sh");
     let mut script = String::from("set -u\n");
-    for name in STREAMS {
+    for (name, raw_caps) in STREAMS {
         let path = stream(name);
         for (side, decoder) in [("c", "v4l2slh264dec"), ("ours", "v4l2statelessh264dec")] {
             let base = results.join(format!("{name}.{side}"));
@@ -82,7 +85,7 @@ fn h264_controls_match_gstreamers_c_decoder_on_visl() {
                 "timeout 300 {trace} {base}.trace {cmd} >{base}.checksums 2>{base}.stderr; \
                  echo $? >{base}.status\n",
                 trace = trace.display(),
-                cmd = pipeline(&path, decoder),
+                cmd = pipeline(&path, decoder, raw_caps),
                 base = base.display(),
             ));
         }
@@ -97,7 +100,7 @@ fn h264_controls_match_gstreamers_c_decoder_on_visl() {
         "stream", "jobs C", "jobs us", "out C", "out us", "identical"
     )];
     let mut failures = Vec::new();
-    for name in STREAMS {
+    for (name, _) in STREAMS {
         let load = |side: &str| -> (VislTrace, usize) {
             let file = |ext: &str| results.join(format!("{name}.{side}.{ext}"));
             let status = read(&file("status"));

@@ -109,6 +109,19 @@ impl CodecState {
         }
     }
 
+    /// The visible size when it is smaller than the coded size and starts at the top
+    /// left (H.264 cropping of the right and bottom edges, the usual case).
+    pub fn display_size(&self, data: &[u8]) -> Option<(u32, u32)> {
+        match self {
+            CodecState::H264(d) => {
+                let info = d.peek(data).ok()?;
+                let (x, y, width, height) = info.crop;
+                (x == 0 && y == 0 && width > 0 && height > 0).then_some((width, height))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this chunk starts with a key frame (a new sequence may start here).
     pub fn is_key_frame(data: &[u8], codec: Codec) -> bool {
         match codec {

@@ -156,8 +156,13 @@ impl V4l2StatelessDec {
             state.render_delay
         );
         let obj = self.obj();
+        // The visible part (H.264 frame cropping); the copy takes it from the top left.
+        let (width, height) = state
+            .codec
+            .display_size(data)
+            .unwrap_or((seq.width, seq.height));
         let output_state = obj
-            .set_output_state(format, seq.width, seq.height, state.input_state.as_ref())
+            .set_output_state(format, width, height, state.input_state.as_ref())
             .map_err(|_| gst::FlowError::NotNegotiated)?;
         obj.negotiate(output_state)
             .map_err(|_| gst::FlowError::NotNegotiated)?;

@@ -47,6 +47,10 @@ h264-weightp)
 h264-long-gop)
     source_clip 128x96 60
     encode --profile high --ref 4 --bframes 2 --b-pyramid strict --keyint 60 --scenecut 0 ;;
+h264-cropped)
+    # 180x100 is coded as 192x112 with frame cropping.
+    source_clip 180x100 10
+    encode --profile main --bframes 1 ;;
 h264-mbaff)
     # x264 --interlaced codes MBAFF frames (field/frame macroblock pairs, no field
     # pictures).

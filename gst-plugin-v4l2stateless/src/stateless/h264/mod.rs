@@ -273,8 +273,8 @@ impl H264Decoder {
         if mmco5 {
             // 8.2.1: after MMCO 5 the picture counts from zero, as after an IDR.
             let temp = top.min(bottom);
-            top -= temp;
-            bottom -= temp;
+            top = top.wrapping_sub(temp);
+            bottom = bottom.wrapping_sub(temp);
         }
         output.extend(dpb.store(Picture {
             timestamp: Some(timestamp),
@@ -501,6 +501,8 @@ fn fill_frame_num_gap(
     frame_num: u32,
 ) -> Vec<u64> {
     let max_frame_num = sps.max_frame_num();
+    // A previous SPS may have allowed larger frame numbers (corrupt stream).
+    let prev_ref_frame_num = prev_ref_frame_num % max_frame_num;
     let missing = (frame_num + max_frame_num - prev_ref_frame_num - 1) % max_frame_num;
     let keep = missing.min(u32::from(sps.max_num_ref_frames).max(1));
     let mut output = Vec::new();
