@@ -9,7 +9,10 @@
 //!
 //! For every stream of mediapass's generated Fluster suites (the same files the Fluster
 //! tests use) and every codec our plugin implements, three `gst-launch-1.0` pipelines
-//! run, interleaved, `MEDIAPASS_BENCH_REPS` times (default 5):
+//! run, interleaved, `MEDIAPASS_BENCH_REPS` times (default 3), on the stream played
+//! `MEDIAPASS_BENCH_REPEAT` times in a row in one file (default 10: each copy starts with
+//! a key frame; IVF frame headers renumbered), so the decoding outweighs the start-up
+//! noise of `gst-launch-1.0`:
 //!
 //! * baseline: `filesrc ! PARSE ! fakesink` (process start, registry, file, parser, sink),
 //! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakesink`,
@@ -43,11 +46,8 @@ const SIDES: &[&str] = &["base", "c", "ours"];
 const RENDER_DELAYS: &[u32] = &[0, 1, 2];
 
 fn main() {
-    let reps: usize = std::env::var("MEDIAPASS_BENCH_REPS")
-        .ok()
-        .map(|v| v.parse().expect("MEDIAPASS_BENCH_REPS is a number"))
-        .unwrap_or(5);
-    assert!(reps >= 1, "MEDIAPASS_BENCH_REPS must be at least 1");
+    let reps = env_number("MEDIAPASS_BENCH_REPS", 3);
+    let repeat = env_number("MEDIAPASS_BENCH_REPEAT", 10);
     built_plugin("libgstv4l2stateless.so");
     let codecs = implemented_codecs();
     assert!(
@@ -60,10 +60,15 @@ fn main() {
 
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-bench").unwrap();
-    let script = guest_script(&suite.vectors, &results, reps);
+    let looped: Vec<Vector> = suite
+        .vectors
+        .iter()
+        .map(|v| repeated(v, repeat, &suite.dir.join("repeated")))
+        .collect();
+    let script = guest_script(&suite.vectors, &looped, &results, reps);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!(
-        "booting the lab: {} streams ({}), {reps} repetitions, host load {}",
+        "booting the lab: {} streams ({}) played {repeat} times, {reps} repetitions, host load {}",
         suite.vectors.len(),
         keys.join(", "),
         load.trim()
@@ -81,9 +86,10 @@ fn main() {
 
     println!(
         "\nCPU time per frame, userspace (user) and kernel (sys), median of {reps} runs minus \
-         the parse-only baseline; visl in the VM lab (QEMU TCG)\n"
+         the parse-only baseline, each stream played {repeat} times; visl in the VM lab \
+         (QEMU TCG)\n"
     );
-    println!("{}", cpu_table(&suite.vectors, &results, reps));
+    println!("{}", cpu_table(&looped, &results, reps));
     println!("\nFrames in flight (ours), maximum over the stream, and frames output\n");
     println!("{}", in_flight_table(&suite.vectors, &results));
     println!(
@@ -91,6 +97,64 @@ fn main() {
         wall.as_secs_f64(),
         load.trim()
     );
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    let value = std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} is a number")))
+        .unwrap_or(default);
+    assert!(value >= 1, "{name} must be at least 1");
+    value
+}
+
+/// The stream played `times` times in a row, as one file in `dir`: IVF frames copied
+/// with their timestamps continued, other (elementary) streams concatenated.
+fn repeated(vector: &Vector, times: usize, dir: &Path) -> Vector {
+    std::fs::create_dir_all(dir).unwrap();
+    let data = std::fs::read(&vector.path).unwrap();
+    let ext = vector
+        .path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    let path = dir.join(format!("{}.x{times}.{ext}", vector.name));
+    let bytes = if ext == "ivf" {
+        repeat_ivf(&data, times).unwrap_or_else(|| panic!("{}: bad IVF", vector.path.display()))
+    } else {
+        data.repeat(times)
+    };
+    std::fs::write(&path, bytes).unwrap();
+    Vector {
+        path,
+        frames: vector.frames * times as u32,
+        ..vector.clone()
+    }
+}
+
+/// IVF: a 32-byte header (frame count at 24), then frames of (u32 size, u64 pts, data).
+fn repeat_ivf(data: &[u8], times: usize) -> Option<Vec<u8>> {
+    let header_len = usize::from(u16::from_le_bytes(data.get(6..8)?.try_into().ok()?));
+    let mut frames = Vec::new();
+    let mut at = header_len;
+    while at < data.len() {
+        let size = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
+        let pts = u64::from_le_bytes(data.get(at + 4..at + 12)?.try_into().ok()?);
+        frames.push((pts, data.get(at + 12..at + 12 + size)?));
+        at += 12 + size;
+    }
+    let span = frames.iter().map(|(pts, _)| pts + 1).max()?;
+    let mut out = data[..header_len].to_vec();
+    let count = u32::try_from(frames.len() * times).ok()?;
+    out[24..28].copy_from_slice(&count.to_le_bytes());
+    for copy in 0..times as u64 {
+        for (pts, frame) in &frames {
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(pts + copy * span).to_le_bytes());
+            out.extend_from_slice(frame);
+        }
+    }
+    Some(out)
 }
 
 fn codec_of(vector: &Vector) -> &'static Codec {
@@ -111,7 +175,8 @@ fn pipeline(vector: &Vector, side: &str, extra: &str, sink: &str) -> String {
     )
 }
 
-fn guest_script(vectors: &[Vector], dir: &Path, reps: usize) -> String {
+/// CPU runs on the `looped` streams, then frame counts and frames in flight on `vectors`.
+fn guest_script(vectors: &[Vector], looped: &[Vector], dir: &Path, reps: usize) -> String {
     let mut script = String::from("set -u\n");
     // One warm-up run so the first measured one does not pay for cold caches.
     if let Some(v) = vectors.first() {
@@ -121,7 +186,7 @@ fn guest_script(vectors: &[Vector], dir: &Path, reps: usize) -> String {
         ));
     }
     for rep in 0..reps {
-        for vector in vectors {
+        for vector in looped {
             for side in SIDES {
                 let base = dir.join(format!("{}.{side}.{rep}", vector.name));
                 script.push_str(&format!(
