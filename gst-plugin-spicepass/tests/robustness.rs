@@ -246,3 +246,29 @@ fn guest_blocked_without_client_stops_cleanly() {
     guest.assert_no_panic();
     assert!(!dir.path("s.sock").exists(), "socket removed on stop");
 }
+
+/// The same on a guest's virtio-serial port that is not there (not hot-plugged yet, or no
+/// host end): the sink keeps looking for it, and stopping still returns.
+#[test]
+fn guest_blocked_on_an_absent_port_stops_cleanly() {
+    let dir = TempDir::new("block-stop-dev");
+    let clip = make_clip(&dir, 30);
+    let uri = format!(
+        "spicepass+dev://{}",
+        dir.path("virtio-ports/org.mediapass.0").display()
+    );
+    let mut guest = Peer::spawn(
+        "guest",
+        &[
+            "guest",
+            &uri,
+            &play_clip(&clip),
+            "drop-policy=block",
+            "timeout-s=2",
+        ],
+    );
+    guest.wait_line("READY", LONG);
+    assert_eq!(guest.finish(LONG), 4, "{}", guest.story());
+    assert_eq!(guest.lines_with("TIMEOUT").len(), 1);
+    guest.assert_no_panic();
+}
