@@ -10,6 +10,9 @@ pub enum Control {
     Vp9Frame(Box<bindings::v4l2_ctrl_vp9_frame>),
     Vp9CompressedHdr(Box<bindings::v4l2_ctrl_vp9_compressed_hdr>),
     FwhtParams(Box<bindings::v4l2_ctrl_fwht_params>),
+    Mpeg2Sequence(Box<bindings::v4l2_ctrl_mpeg2_sequence>),
+    Mpeg2Picture(Box<bindings::v4l2_ctrl_mpeg2_picture>),
+    Mpeg2Quantisation(Box<bindings::v4l2_ctrl_mpeg2_quantisation>),
 }
 
 impl Control {
@@ -20,6 +23,9 @@ impl Control {
             Control::Vp9Frame(_) => bindings::V4L2_CID_STATELESS_VP9_FRAME,
             Control::Vp9CompressedHdr(_) => bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
             Control::FwhtParams(_) => bindings::V4L2_CID_STATELESS_FWHT_PARAMS,
+            Control::Mpeg2Sequence(_) => bindings::V4L2_CID_STATELESS_MPEG2_SEQUENCE,
+            Control::Mpeg2Picture(_) => bindings::V4L2_CID_STATELESS_MPEG2_PICTURE,
+            Control::Mpeg2Quantisation(_) => bindings::V4L2_CID_STATELESS_MPEG2_QUANTISATION,
         }
     }
 
@@ -34,6 +40,9 @@ impl Control {
             Control::Vp9Frame(c) => raw(c),
             Control::Vp9CompressedHdr(c) => raw(c),
             Control::FwhtParams(c) => raw(c),
+            Control::Mpeg2Sequence(c) => raw(c),
+            Control::Mpeg2Picture(c) => raw(c),
+            Control::Mpeg2Quantisation(c) => raw(c),
         }
     }
 }
@@ -45,6 +54,9 @@ impl std::fmt::Debug for Control {
             Control::Vp9Frame(_) => "VP9_FRAME",
             Control::Vp9CompressedHdr(_) => "VP9_COMPRESSED_HDR",
             Control::FwhtParams(_) => "FWHT_PARAMS",
+            Control::Mpeg2Sequence(_) => "MPEG2_SEQUENCE",
+            Control::Mpeg2Picture(_) => "MPEG2_PICTURE",
+            Control::Mpeg2Quantisation(_) => "MPEG2_QUANTISATION",
         };
         f.write_str(name)
     }
