@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The VP8/VP9/MPEG-2 state machines on arbitrary frame sequences: never a panic, every
-//! reference a decode job names is a picture decoded earlier (or 0 / MPEG-2's "none"
-//! when there is none), and every picture shown was decoded.
+//! The VP8/VP9/H.264/MPEG-2 state machines on arbitrary frame sequences: never a panic,
+//! and every reference a decode job names is a picture decoded earlier (or 0, MPEG-2:
+//! `NO_REFERENCE`, when there is none); H.264 and MPEG-2 output each decoded picture at
+//! most once.
 //!
-//! Input: byte 0 selects the codec (bit 2 set: MPEG-2; else bit 0 clear: VP8, set: VP9)
-//! and whether the driver takes the VP9 compressed header (bit 1); then frames as
-//! (u16 little-endian length, bytes).
+//! Input: byte 0 selects the codec: bit 3 set is MPEG-2 (one picture per frame), bit 2
+//! set is H.264 (bit 0: slice-based, bit 1: Annex-B start codes), otherwise bit 0
+//! selects VP8 (clear) or VP9 (set) and bit 1 whether the driver takes the VP9
+//! compressed header; then frames (H.264: access units) as (u16 little-endian length,
+//! bytes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 use gstv4l2stateless::stateless::backend::Control;
 use gstv4l2stateless::stateless::frame_timestamp;
+use gstv4l2stateless::stateless::h264::{DecodeMode, H264Decoder};
 use gstv4l2stateless::stateless::mpeg2::{Mpeg2Decoder, NO_REFERENCE};
 use gstv4l2stateless::stateless::recording::RecordingBackend;
 use gstv4l2stateless::stateless::vp8::Vp8Decoder;
@@ -32,32 +36,25 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut backend = RecordingBackend::default();
+    if mode & 8 != 0 {
+        mpeg2(rest, &mut backend);
+        return;
+    }
+    if mode & 4 != 0 {
+        h264(mode, rest, &mut backend);
+        return;
+    }
     let mut vp8 = Vp8Decoder::new();
     let mut vp9 = Vp9Decoder::new(mode & 2 != 0);
-    let mut mpeg2 = Mpeg2Decoder::new();
-    let mut shown = Vec::new();
     for (n, frame) in frames(rest).into_iter().enumerate() {
         let ts = frame_timestamp(n as u32 + 1);
-        let outcome = if mode & 4 != 0 {
-            mpeg2.decode(frame, ts, &mut backend)
-        } else if mode & 1 == 0 {
+        let _ = if mode & 1 == 0 {
             vp8.decode(frame, ts, &mut backend)
         } else {
             vp9.decode(frame, ts, &mut backend)
         };
-        if let Ok(outcome) = outcome {
-            shown.extend(outcome.show.iter().map(|&(_, picture)| picture));
-        }
     }
-    shown.extend(mpeg2.drain().iter().map(|&(_, picture)| picture));
-    let decoded_pictures: Vec<u64> = backend.jobs.iter().map(|j| j.timestamp).collect();
-    for picture in shown {
-        assert!(
-            decoded_pictures.contains(&picture),
-            "picture {picture} shown but never decoded"
-        );
-    }
-    let mut decoded = vec![0u64, NO_REFERENCE];
+    let mut decoded = vec![0u64];
     for job in &backend.jobs {
         let refs: Vec<u64> = job
             .controls
@@ -67,8 +64,7 @@ fuzz_target!(|data: &[u8]| {
                 Control::Vp9Frame(f) => vec![f.last_frame_ts, f.golden_frame_ts, f.alt_frame_ts],
                 Control::Vp9CompressedHdr(_) => Vec::new(),
                 Control::FwhtParams(f) => vec![f.backward_ref_ts],
-                Control::Mpeg2Picture(p) => vec![p.forward_ref_ts, p.backward_ref_ts],
-                Control::Mpeg2Sequence(_) | Control::Mpeg2Quantisation(_) => Vec::new(),
+                _ => Vec::new(),
             })
             .collect();
         for r in refs {
@@ -80,3 +76,95 @@ fuzz_target!(|data: &[u8]| {
         decoded.push(job.timestamp);
     }
 });
+
+fn mpeg2(data: &[u8], backend: &mut RecordingBackend) {
+    let mut dec = Mpeg2Decoder::new();
+    let mut shown = Vec::new();
+    for (n, picture) in frames(data).into_iter().enumerate() {
+        let ts = frame_timestamp(n as u32 + 1);
+        let jobs_before = backend.jobs.len();
+        match dec.decode(picture, ts, backend) {
+            Ok(outcome) => {
+                for (frame, picture) in outcome.show {
+                    assert_eq!(frame, picture, "MPEG-2 shows each frame's own picture");
+                    shown.push(picture);
+                }
+            }
+            Err(_) => assert_eq!(backend.jobs.len(), jobs_before, "a refused picture queued a job"),
+        }
+    }
+    shown.extend(dec.drain().into_iter().map(|(_, picture)| picture));
+    let mut decoded = vec![NO_REFERENCE];
+    for job in &backend.jobs {
+        for c in &job.controls {
+            if let Control::Mpeg2Picture(p) = c {
+                for r in [p.forward_ref_ts, p.backward_ref_ts] {
+                    assert!(decoded.contains(&r), "reference {r} names no earlier picture");
+                }
+            }
+        }
+        decoded.push(job.timestamp);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for ts in &shown {
+        assert!(decoded.contains(ts), "picture {ts} shown but never decoded");
+        assert!(seen.insert(*ts), "picture {ts} shown twice");
+    }
+}
+
+fn h264(mode: u8, data: &[u8], backend: &mut RecordingBackend) {
+    let mut dec = H264Decoder::new(DecodeMode {
+        slice_based: mode & 1 != 0,
+        annex_b: mode & 2 != 0,
+    });
+    let mut decoded: Vec<u64> = Vec::new();
+    let mut output: Vec<u64> = Vec::new();
+    for (n, au) in frames(data).into_iter().enumerate() {
+        let ts = frame_timestamp(n as u32 + 1);
+        let jobs_before = backend.jobs.len();
+        if let Ok(d) = dec.decode(au, ts, backend) {
+            if d.decoded_picture {
+                decoded.push(ts);
+            }
+            output.extend(d.output);
+            output.extend(d.dropped);
+        } else {
+            assert_eq!(backend.jobs.len(), jobs_before, "a refused picture queued jobs");
+        }
+    }
+    output.extend(dec.drain());
+    let mut seen = std::collections::HashSet::new();
+    for ts in &output {
+        assert!(decoded.contains(ts), "output {ts} was never decoded");
+        assert!(seen.insert(*ts), "picture {ts} output twice");
+    }
+    let mut earlier = vec![];
+    let mut dpb_valid = [false; 16];
+    for (i, job) in backend.jobs.iter().enumerate() {
+        if job.continues_picture {
+            assert_eq!(backend.jobs[i - 1].timestamp, job.timestamp);
+            assert!(backend.jobs[i - 1].hold_capture);
+        }
+        for c in &job.controls {
+            match c {
+                Control::H264DecodeParams(p) => {
+                    for (slot, e) in p.dpb.iter().enumerate() {
+                        dpb_valid[slot] = e.flags != 0;
+                        if e.flags != 0 {
+                            assert!(earlier.contains(&e.reference_ts), "DPB names a future picture");
+                        }
+                    }
+                }
+                Control::H264SliceParams(s) => {
+                    for r in s.ref_pic_list0.iter().chain(&s.ref_pic_list1) {
+                        assert!(r.index == 0xff || dpb_valid[usize::from(r.index)]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !job.continues_picture {
+            earlier.push(job.timestamp);
+        }
+    }
+}

@@ -13,6 +13,12 @@ pub enum Control {
     Mpeg2Sequence(Box<bindings::v4l2_ctrl_mpeg2_sequence>),
     Mpeg2Picture(Box<bindings::v4l2_ctrl_mpeg2_picture>),
     Mpeg2Quantisation(Box<bindings::v4l2_ctrl_mpeg2_quantisation>),
+    H264Sps(Box<bindings::v4l2_ctrl_h264_sps>),
+    H264Pps(Box<bindings::v4l2_ctrl_h264_pps>),
+    H264ScalingMatrix(Box<bindings::v4l2_ctrl_h264_scaling_matrix>),
+    H264DecodeParams(Box<bindings::v4l2_ctrl_h264_decode_params>),
+    H264SliceParams(Box<bindings::v4l2_ctrl_h264_slice_params>),
+    H264PredWeights(Box<bindings::v4l2_ctrl_h264_pred_weights>),
 }
 
 impl Control {
@@ -26,6 +32,12 @@ impl Control {
             Control::Mpeg2Sequence(_) => bindings::V4L2_CID_STATELESS_MPEG2_SEQUENCE,
             Control::Mpeg2Picture(_) => bindings::V4L2_CID_STATELESS_MPEG2_PICTURE,
             Control::Mpeg2Quantisation(_) => bindings::V4L2_CID_STATELESS_MPEG2_QUANTISATION,
+            Control::H264Sps(_) => bindings::V4L2_CID_STATELESS_H264_SPS,
+            Control::H264Pps(_) => bindings::V4L2_CID_STATELESS_H264_PPS,
+            Control::H264ScalingMatrix(_) => bindings::V4L2_CID_STATELESS_H264_SCALING_MATRIX,
+            Control::H264DecodeParams(_) => bindings::V4L2_CID_STATELESS_H264_DECODE_PARAMS,
+            Control::H264SliceParams(_) => bindings::V4L2_CID_STATELESS_H264_SLICE_PARAMS,
+            Control::H264PredWeights(_) => bindings::V4L2_CID_STATELESS_H264_PRED_WEIGHTS,
         }
     }
 
@@ -43,6 +55,12 @@ impl Control {
             Control::Mpeg2Sequence(c) => raw(c),
             Control::Mpeg2Picture(c) => raw(c),
             Control::Mpeg2Quantisation(c) => raw(c),
+            Control::H264Sps(c) => raw(c),
+            Control::H264Pps(c) => raw(c),
+            Control::H264ScalingMatrix(c) => raw(c),
+            Control::H264DecodeParams(c) => raw(c),
+            Control::H264SliceParams(c) => raw(c),
+            Control::H264PredWeights(c) => raw(c),
         }
     }
 }
@@ -57,12 +75,19 @@ impl std::fmt::Debug for Control {
             Control::Mpeg2Sequence(_) => "MPEG2_SEQUENCE",
             Control::Mpeg2Picture(_) => "MPEG2_PICTURE",
             Control::Mpeg2Quantisation(_) => "MPEG2_QUANTISATION",
+            Control::H264Sps(_) => "H264_SPS",
+            Control::H264Pps(_) => "H264_PPS",
+            Control::H264ScalingMatrix(_) => "H264_SCALING_MATRIX",
+            Control::H264DecodeParams(_) => "H264_DECODE_PARAMS",
+            Control::H264SliceParams(_) => "H264_SLICE_PARAMS",
+            Control::H264PredWeights(_) => "H264_PRED_WEIGHTS",
         };
         f.write_str(name)
     }
 }
 
-/// One picture to decode: one request, one OUTPUT buffer, one CAPTURE buffer.
+/// One picture (or one slice of it) to decode: one request, one OUTPUT buffer, one
+/// CAPTURE buffer.
 #[derive(Debug)]
 pub struct DecodeJob<'a> {
     /// Timestamp (ns) of the OUTPUT buffer; the driver copies it to the decoded picture
@@ -70,6 +95,24 @@ pub struct DecodeJob<'a> {
     pub timestamp: u64,
     pub bitstream: &'a [u8],
     pub controls: Vec<Control>,
+    /// More slices of this picture follow: the device keeps the CAPTURE buffer
+    /// (`V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF` on the OUTPUT buffer).
+    pub hold_capture: bool,
+    /// A later slice of the previous job's picture: decode into its CAPTURE buffer.
+    pub continues_picture: bool,
+}
+
+impl<'a> DecodeJob<'a> {
+    /// A job holding a whole picture.
+    pub fn picture(timestamp: u64, bitstream: &'a [u8], controls: Vec<Control>) -> Self {
+        Self {
+            timestamp,
+            bitstream,
+            controls,
+            hold_capture: false,
+            continues_picture: false,
+        }
+    }
 }
 
 /// Executes decode jobs. Errors are the backend's own (device errors, timeouts).

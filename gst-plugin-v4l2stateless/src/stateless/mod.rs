@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod fwht;
+pub mod h264;
 pub mod mpeg2;
 pub mod recording;
 mod tentative;

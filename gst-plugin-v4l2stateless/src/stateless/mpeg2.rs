@@ -161,11 +161,11 @@ impl Mpeg2Decoder {
             Control::Mpeg2Quantisation(Box::new(quantisation_control(&parser))),
         ];
         backend
-            .decode(DecodeJob {
+            .decode(DecodeJob::picture(
                 timestamp,
-                bitstream: &data[picture.slices.clone()],
+                &data[picture.slices.clone()],
                 controls,
-            })
+            ))
             .map_err(DecodeError::Backend)?;
         self.parser = parser;
         self.gop = gop;

@@ -164,6 +164,11 @@ fn controls_carry_the_sequence_and_only_the_slices_are_queued() {
         .position(|w| w[..3] == [0, 0, 1] && (1..=0xaf).contains(&w[3]))
         .unwrap();
     assert_eq!(job.bitstream_len, input[0].len() - headers);
+    assert_eq!(
+        job.bitstream_head,
+        [0, 0, 1, 1],
+        "the first slice, start code included"
+    );
 }
 
 #[test]
