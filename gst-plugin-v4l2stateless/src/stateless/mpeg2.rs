@@ -124,7 +124,11 @@ impl Mpeg2Decoder {
         let [older, newer] = self.anchors;
         let coding_type = picture.header.picture_coding_type;
         let (forward, backward) = match coding_type {
-            PictureCodingType::I | PictureCodingType::D => (None, None),
+            // Intra pictures predict from nothing; like v4l2codecs (which names the
+            // nearest earlier reference for every picture) an I picture still names the
+            // latest I/P picture as forward reference, so both send the same controls.
+            PictureCodingType::I => (newer, None),
+            PictureCodingType::D => (None, None),
             PictureCodingType::P => {
                 let Some(newer) = newer else {
                     return Err(DecodeError::Bitstream(

@@ -117,13 +117,13 @@ fn references_are_the_two_latest_anchors() {
         (2, ts(0), none),  // P3
         (3, ts(0), ts(1)), // B1
         (3, ts(0), ts(1)), // B2
-        (1, none, none),   // I6
+        (1, ts(1), none),  // I6: names P3, unused (as v4l2codecs does)
         (3, ts(1), ts(4)), // B4: leading B of an open GOP, P3 and I6
         (3, ts(1), ts(4)), // B5
         (2, ts(4), none),  // P9
         (3, ts(4), ts(7)), // B7
         (3, ts(4), ts(7)), // B8
-        (1, none, none),   // I10
+        (1, ts(7), none),  // I10
     ];
     assert_eq!(refs, expected);
     assert_eq!(be.references, vec![ts(7), ts(10)]);
