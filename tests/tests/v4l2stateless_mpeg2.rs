@@ -33,7 +33,17 @@ const STREAMS: &[(&str, u32, &[&str])] = &[
     (
         "mpeg2-closed-gops",
         24,
-        &["-g", "8", "-bf", "2", "-flags", "+cgop"],
+        // ffmpeg refuses closed GOPs with scene-change detection on.
+        &[
+            "-g",
+            "8",
+            "-bf",
+            "2",
+            "-flags",
+            "+cgop",
+            "-sc_threshold",
+            "1000000000",
+        ],
     ),
     (
         "mpeg2-matrices",
@@ -53,6 +63,8 @@ const STREAMS: &[(&str, u32, &[&str])] = &[
             "1",
             "-non_linear_quant",
             "1",
+            "-qmax",
+            "28",
         ],
     ),
     (
