@@ -456,6 +456,14 @@ impl VideoDecoderImpl for V4l2StatelessDec {
         drop(frame);
         self.release_frames(&outcome.discard);
         self.queue_pictures(state, &outcome.show);
+        // The peak of this over a stream is what render-delay buys (the benchmark reads it).
+        gst::trace!(
+            CAT,
+            imp = self,
+            "in flight: {} requests queued, {} pictures not pushed",
+            state.device.pending_jobs(),
+            state.pending.len()
+        );
         self.output_beyond_delay(state)
     }
 
