@@ -313,7 +313,9 @@ impl EndpointSettings {
                 .nick("Statistics")
                 .blurb(
                     "Counters: bytes, buffers and events each way, dropped buffers, reconnects, \
-                     current credits, round-trip time",
+                     current credits, round-trip time, buffers sent or received by reference \
+                     to shared memory (shm-buffers-zero-copy, shm-buffers-copied, \
+                     shm-buffers-received)",
                 )
                 .read_only()
                 .build(),

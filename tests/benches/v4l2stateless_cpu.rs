@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mediapass_tests::fluster::{Suite, Vector};
+use mediapass_tests::measure::{max_in_flight, median, parse_times};
 use mediapass_tests::v4l2stateless::{Codec, implemented_codecs};
 use mediapass_tests::vmlab::{Lab, LabCommand};
 use mediapass_tests::{built_plugin, plugin_dir};
@@ -46,6 +47,7 @@ fn main() {
         .ok()
         .map(|v| v.parse().expect("MEDIAPASS_BENCH_REPS is a number"))
         .unwrap_or(5);
+    assert!(reps >= 1, "MEDIAPASS_BENCH_REPS must be at least 1");
     built_plugin("libgstv4l2stateless.so");
     let codecs = implemented_codecs();
     assert!(
@@ -179,26 +181,6 @@ fn with_ext(base: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// (user, sys) seconds of the children from bash's `times` (second line, `0m1.234s 0m0.056s`).
-fn parse_times(text: &str) -> Option<(f64, f64)> {
-    let line = text.lines().nth(1)?;
-    let mut fields = line.split_whitespace().map(|f| {
-        let (min, sec) = f.strip_suffix('s')?.split_once('m')?;
-        Some(min.parse::<f64>().ok()? * 60.0 + sec.parse::<f64>().ok()?)
-    });
-    Some((fields.next()??, fields.next()??))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
     let mut rows = vec![format!(
         "{:<22} {:>6} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7} {:>10} {:>10}",
@@ -228,7 +210,13 @@ fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
                     })
                 })
                 .unzip();
-            medians.insert(*side, (median(users), median(systems)));
+            medians.insert(
+                *side,
+                (
+                    median(users).expect("reps >= 1"),
+                    median(systems).expect("reps >= 1"),
+                ),
+            );
         }
         let frames = f64::from(vector.frames);
         let per_frame = |side: &str| {
@@ -278,18 +266,6 @@ fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
         our_sys / frames * 1e6
     ));
     rows.join("\n")
-}
-
-/// Maximum (requests queued, pictures not pushed) over our TRACE lines.
-fn max_in_flight(log: &str) -> Option<(u32, u32)> {
-    log.lines()
-        .filter_map(|line| {
-            let rest = line.split_once("in flight: ")?.1;
-            let (requests, rest) = rest.split_once(" requests queued, ")?;
-            let (pictures, _) = rest.split_once(" pictures not pushed")?;
-            Some((requests.parse::<u32>().ok()?, pictures.parse::<u32>().ok()?))
-        })
-        .reduce(|(a, b), (c, d)| (a.max(c), b.max(d)))
 }
 
 fn in_flight_table(vectors: &[Vector], dir: &Path) -> String {

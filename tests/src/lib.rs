@@ -7,6 +7,7 @@
 
 pub mod fluster;
 pub mod inspect;
+pub mod measure;
 pub mod v4l2stateless;
 pub mod visl_trace;
 pub mod vmlab;

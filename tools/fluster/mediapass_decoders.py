@@ -49,3 +49,21 @@ class MediapassV4l2StatelessVP9(_MediapassStateless):
 
     codec = Codec.VP9
     decoder_bin = " v4l2statelessvp9dec "
+
+
+@register_decoder
+class MediapassV4l2StatelessH264(_MediapassStateless):
+    """H.264 on a V4L2 stateless decoder (v4l2statelessh264dec); parsebin plugs h264parse.
+    Runs only where the plugin registers that element (see `list -c`)."""
+
+    codec = Codec.H264
+    decoder_bin = " v4l2statelessh264dec "
+
+
+@register_decoder
+class MediapassV4l2StatelessMPEG2(_MediapassStateless):
+    """MPEG-2 on a V4L2 stateless decoder (v4l2statelessmpeg2dec); parsebin plugs
+    mpegvideoparse. Runs only where the plugin registers that element (see `list -c`)."""
+
+    codec = Codec.MPEG2_VIDEO
+    decoder_bin = " v4l2statelessmpeg2dec "

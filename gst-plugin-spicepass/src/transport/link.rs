@@ -143,12 +143,17 @@ impl Link {
                 RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
             ) {
                 Ok(msg) => {
+                    let before = fds.len();
                     for ancillary in control.drain() {
                         if let RecvAncillaryMessage::ScmRights(received) = ancillary {
                             fds.extend(received);
                         }
                     }
-                    if msg.flags.contains(ReturnFlags::CTRUNC) {
+                    // The control buffer may hold a few more than asked (alignment).
+                    if msg.flags.contains(ReturnFlags::CTRUNC)
+                        || fds.len() - before > MAX_FDS_PER_READ
+                    {
+                        fds.truncate(before);
                         return Err(LinkError::TooManyFds);
                     }
                     if msg.bytes == 0 {
@@ -369,5 +374,60 @@ mod tests {
             b.write_all(&[&big], &cancel, Duration::from_secs(5)),
             Err(LinkError::Closed)
         ));
+    }
+
+    #[test]
+    fn an_fd_travels_with_the_first_bytes_and_excess_fds_are_refused() {
+        let (a, b) = pair();
+        assert!(a.passes_fds() && b.passes_fds());
+        let cancel = Canceller::new().unwrap();
+        let memfd = rustix::fs::memfd_create("link-test", rustix::fs::MemfdFlags::empty()).unwrap();
+        rustix::fs::ftruncate(&memfd, 4096).unwrap();
+        a.write_all_with_fd(
+            &[b"seg", b"ment"],
+            Some(memfd.as_fd()),
+            &cancel,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut fds = VecDeque::new();
+        let mut buf = [0u8; 64];
+        let n = b
+            .read_some_with_fds(&mut buf, &mut fds, &cancel, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(&buf[..n], b"segment");
+        assert_eq!(fds.len(), 1);
+        let received = fds.pop_front().unwrap();
+        assert_eq!(rustix::fs::fstat(&received).unwrap().st_size, 4096);
+
+        // More fds than one read accepts: an error, and the kernel closed the excess.
+        let many = vec![memfd.as_fd(); MAX_FDS_PER_READ + 4];
+        let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(16))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&many)));
+        rustix::net::sendmsg(&a, &[IoSlice::new(b"x")], &mut control, SendFlags::empty()).unwrap();
+        assert!(matches!(
+            b.read_some_with_fds(&mut buf, &mut fds, &cancel, Duration::from_secs(5)),
+            Err(LinkError::TooManyFds)
+        ));
+        assert!(fds.is_empty(), "the excess fds were closed");
+    }
+
+    #[test]
+    fn fds_cannot_be_written_to_a_pipe() {
+        let (_read, write) = rustix::pipe::pipe().unwrap();
+        let link = Link::from_fd(write).unwrap();
+        assert!(!link.passes_fds());
+        let cancel = Canceller::new().unwrap();
+        let memfd = rustix::fs::memfd_create("link-test", rustix::fs::MemfdFlags::empty()).unwrap();
+        assert!(
+            link.write_all_with_fd(
+                &[b"x"],
+                Some(memfd.as_fd()),
+                &cancel,
+                Duration::from_secs(1)
+            )
+            .is_err()
+        );
     }
 }

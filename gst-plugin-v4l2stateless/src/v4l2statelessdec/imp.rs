@@ -156,16 +156,21 @@ impl V4l2StatelessDec {
             state.render_delay
         );
         let obj = self.obj();
+        // The visible part (H.264 frame cropping); the copy takes it from the top left.
+        let (width, height) = state
+            .codec
+            .display_size(data)
+            .unwrap_or((seq.width, seq.height));
         let output_state = if seq.interlaced {
             obj.set_interlaced_output_state(
                 format,
                 gst_video::VideoInterlaceMode::Interleaved,
-                seq.width,
-                seq.height,
+                width,
+                height,
                 state.input_state.as_ref(),
             )
         } else {
-            obj.set_output_state(format, seq.width, seq.height, state.input_state.as_ref())
+            obj.set_output_state(format, width, height, state.input_state.as_ref())
         }
         .map_err(|_| gst::FlowError::NotNegotiated)?;
         obj.negotiate(output_state)
@@ -347,7 +352,12 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             DEVICE_TIMEOUT,
         )
         .map_err(|e| gst::error_msg!(gst::ResourceError::OpenReadWrite, ("{e}")))?;
-        let codec = CodecState::new(desc.codec, |id| device.has_control(id)).ok_or_else(|| {
+        let codec = CodecState::new(
+            desc.codec,
+            |id| device.has_control(id),
+            |id| device.control_value(id),
+        )
+        .ok_or_else(|| {
             gst::error_msg!(
                 gst::CoreError::NotImplemented,
                 ("{:?} decoding is not implemented", desc.codec)
