@@ -291,3 +291,25 @@ fn intra_pictures_are_recognised_without_state() {
         .collect();
     assert_eq!(intra, TYPES.replace(['P', 'B'], "-"));
 }
+
+#[test]
+fn field_pictures_are_refused_rather_than_decoded_wrongly() {
+    let input = pictures(TINY);
+    let mut field = input[0].to_vec();
+    // The picture coding extension (extension id 8): picture_structure is the low two
+    // bits of its third byte; 1 = top field.
+    let at = field
+        .windows(5)
+        .position(|w| w[..4] == [0, 0, 1, start_code::EXTENSION] && w[4] >> 4 == 8)
+        .expect("picture coding extension");
+    field[at + 6] = (field[at + 6] & !3) | 1;
+    let mut dec = Mpeg2Decoder::new();
+    let mut be = RecordingBackend::default();
+    let err = dec.decode(&field, 0, &mut be).unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::Bitstream(m) if m.contains("field pictures")),
+        "{err}"
+    );
+    assert!(be.jobs.is_empty());
+    assert!(dec.drain().is_empty());
+}
