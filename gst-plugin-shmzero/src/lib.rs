@@ -20,9 +20,9 @@ mod shmzerosrc;
 mod stats;
 mod video_layout;
 
-/// Where the plugin's documentation lives (shown as "Documentation" by gst-inspect-1.0).
-pub(crate) const DOC_URI: &str =
-    "https://example.invalid/mediapass/-/blob/main/gst-plugin-shmzero/README.md";
+/// Where the plugin's documentation lives (shown as "Documentation" by gst-inspect-1.0),
+/// relative to the repository root like the other mediapass plugins.
+pub(crate) const DOC_URI: &str = "gst-plugin-shmzero/README.md";
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     shmzerosink::register(plugin)?;

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The VP8/VP9 state machines on arbitrary frame sequences: never a panic, and every
-//! reference a decode job names is a picture decoded earlier (or 0 when there is none).
+//! The VP8/VP9/H.264 state machines on arbitrary frame sequences: never a panic, and
+//! every reference a decode job names is a picture decoded earlier (or 0 when there is
+//! none); H.264 outputs each decoded picture at most once.
 //!
-//! Input: byte 0 selects the codec (even: VP8, odd: VP9) and whether the driver takes
-//! the VP9 compressed header (bit 1); then frames as (u16 little-endian length, bytes).
+//! Input: byte 0 selects the codec: bit 2 set is H.264 (bit 0: slice-based, bit 1:
+//! Annex-B start codes), otherwise bit 0 selects VP8 (clear) or VP9 (set) and bit 1
+//! whether the driver takes the VP9 compressed header; then frames (H.264: access
+//! units) as (u16 little-endian length, bytes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 use gstv4l2stateless::stateless::backend::Control;
 use gstv4l2stateless::stateless::frame_timestamp;
+use gstv4l2stateless::stateless::h264::{DecodeMode, H264Decoder};
 use gstv4l2stateless::stateless::recording::RecordingBackend;
 use gstv4l2stateless::stateless::vp8::Vp8Decoder;
 use gstv4l2stateless::stateless::vp9::Vp9Decoder;
@@ -29,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut backend = RecordingBackend::default();
+    if mode & 4 != 0 {
+        h264(mode, rest, &mut backend);
+        return;
+    }
     let mut vp8 = Vp8Decoder::new();
     let mut vp9 = Vp9Decoder::new(mode & 2 != 0);
     for (n, frame) in frames(rest).into_iter().enumerate() {
@@ -49,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
                 Control::Vp9Frame(f) => vec![f.last_frame_ts, f.golden_frame_ts, f.alt_frame_ts],
                 Control::Vp9CompressedHdr(_) => Vec::new(),
                 Control::FwhtParams(f) => vec![f.backward_ref_ts],
+                _ => Vec::new(),
             })
             .collect();
         for r in refs {
@@ -60,3 +69,60 @@ fuzz_target!(|data: &[u8]| {
         decoded.push(job.timestamp);
     }
 });
+
+fn h264(mode: u8, data: &[u8], backend: &mut RecordingBackend) {
+    let mut dec = H264Decoder::new(DecodeMode {
+        slice_based: mode & 1 != 0,
+        annex_b: mode & 2 != 0,
+    });
+    let mut decoded: Vec<u64> = Vec::new();
+    let mut output: Vec<u64> = Vec::new();
+    for (n, au) in frames(data).into_iter().enumerate() {
+        let ts = frame_timestamp(n as u32 + 1);
+        let jobs_before = backend.jobs.len();
+        if let Ok(d) = dec.decode(au, ts, backend) {
+            if d.decoded_picture {
+                decoded.push(ts);
+            }
+            output.extend(d.output);
+            output.extend(d.dropped);
+        } else {
+            assert_eq!(backend.jobs.len(), jobs_before, "a refused picture queued jobs");
+        }
+    }
+    output.extend(dec.drain());
+    let mut seen = std::collections::HashSet::new();
+    for ts in &output {
+        assert!(decoded.contains(ts), "output {ts} was never decoded");
+        assert!(seen.insert(*ts), "picture {ts} output twice");
+    }
+    let mut earlier = vec![];
+    let mut dpb_valid = [false; 16];
+    for (i, job) in backend.jobs.iter().enumerate() {
+        if job.continues_picture {
+            assert_eq!(backend.jobs[i - 1].timestamp, job.timestamp);
+            assert!(backend.jobs[i - 1].hold_capture);
+        }
+        for c in &job.controls {
+            match c {
+                Control::H264DecodeParams(p) => {
+                    for (slot, e) in p.dpb.iter().enumerate() {
+                        dpb_valid[slot] = e.flags != 0;
+                        if e.flags != 0 {
+                            assert!(earlier.contains(&e.reference_ts), "DPB names a future picture");
+                        }
+                    }
+                }
+                Control::H264SliceParams(s) => {
+                    for r in s.ref_pic_list0.iter().chain(&s.ref_pic_list1) {
+                        assert!(r.index == 0xff || dpb_valid[usize::from(r.index)]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !job.continues_picture {
+            earlier.push(job.timestamp);
+        }
+    }
+}

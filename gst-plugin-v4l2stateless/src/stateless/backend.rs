@@ -10,6 +10,12 @@ pub enum Control {
     Vp9Frame(Box<bindings::v4l2_ctrl_vp9_frame>),
     Vp9CompressedHdr(Box<bindings::v4l2_ctrl_vp9_compressed_hdr>),
     FwhtParams(Box<bindings::v4l2_ctrl_fwht_params>),
+    H264Sps(Box<bindings::v4l2_ctrl_h264_sps>),
+    H264Pps(Box<bindings::v4l2_ctrl_h264_pps>),
+    H264ScalingMatrix(Box<bindings::v4l2_ctrl_h264_scaling_matrix>),
+    H264DecodeParams(Box<bindings::v4l2_ctrl_h264_decode_params>),
+    H264SliceParams(Box<bindings::v4l2_ctrl_h264_slice_params>),
+    H264PredWeights(Box<bindings::v4l2_ctrl_h264_pred_weights>),
 }
 
 impl Control {
@@ -20,6 +26,12 @@ impl Control {
             Control::Vp9Frame(_) => bindings::V4L2_CID_STATELESS_VP9_FRAME,
             Control::Vp9CompressedHdr(_) => bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
             Control::FwhtParams(_) => bindings::V4L2_CID_STATELESS_FWHT_PARAMS,
+            Control::H264Sps(_) => bindings::V4L2_CID_STATELESS_H264_SPS,
+            Control::H264Pps(_) => bindings::V4L2_CID_STATELESS_H264_PPS,
+            Control::H264ScalingMatrix(_) => bindings::V4L2_CID_STATELESS_H264_SCALING_MATRIX,
+            Control::H264DecodeParams(_) => bindings::V4L2_CID_STATELESS_H264_DECODE_PARAMS,
+            Control::H264SliceParams(_) => bindings::V4L2_CID_STATELESS_H264_SLICE_PARAMS,
+            Control::H264PredWeights(_) => bindings::V4L2_CID_STATELESS_H264_PRED_WEIGHTS,
         }
     }
 
@@ -34,6 +46,12 @@ impl Control {
             Control::Vp9Frame(c) => raw(c),
             Control::Vp9CompressedHdr(c) => raw(c),
             Control::FwhtParams(c) => raw(c),
+            Control::H264Sps(c) => raw(c),
+            Control::H264Pps(c) => raw(c),
+            Control::H264ScalingMatrix(c) => raw(c),
+            Control::H264DecodeParams(c) => raw(c),
+            Control::H264SliceParams(c) => raw(c),
+            Control::H264PredWeights(c) => raw(c),
         }
     }
 }
@@ -45,12 +63,19 @@ impl std::fmt::Debug for Control {
             Control::Vp9Frame(_) => "VP9_FRAME",
             Control::Vp9CompressedHdr(_) => "VP9_COMPRESSED_HDR",
             Control::FwhtParams(_) => "FWHT_PARAMS",
+            Control::H264Sps(_) => "H264_SPS",
+            Control::H264Pps(_) => "H264_PPS",
+            Control::H264ScalingMatrix(_) => "H264_SCALING_MATRIX",
+            Control::H264DecodeParams(_) => "H264_DECODE_PARAMS",
+            Control::H264SliceParams(_) => "H264_SLICE_PARAMS",
+            Control::H264PredWeights(_) => "H264_PRED_WEIGHTS",
         };
         f.write_str(name)
     }
 }
 
-/// One picture to decode: one request, one OUTPUT buffer, one CAPTURE buffer.
+/// One picture (or one slice of it) to decode: one request, one OUTPUT buffer, one
+/// CAPTURE buffer.
 #[derive(Debug)]
 pub struct DecodeJob<'a> {
     /// Timestamp (ns) of the OUTPUT buffer; the driver copies it to the decoded picture
@@ -58,6 +83,24 @@ pub struct DecodeJob<'a> {
     pub timestamp: u64,
     pub bitstream: &'a [u8],
     pub controls: Vec<Control>,
+    /// More slices of this picture follow: the device keeps the CAPTURE buffer
+    /// (`V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF` on the OUTPUT buffer).
+    pub hold_capture: bool,
+    /// A later slice of the previous job's picture: decode into its CAPTURE buffer.
+    pub continues_picture: bool,
+}
+
+impl<'a> DecodeJob<'a> {
+    /// A job holding a whole picture.
+    pub fn picture(timestamp: u64, bitstream: &'a [u8], controls: Vec<Control>) -> Self {
+        Self {
+            timestamp,
+            bitstream,
+            controls,
+            hold_capture: false,
+            continues_picture: false,
+        }
+    }
 }
 
 /// Executes decode jobs. Errors are the backend's own (device errors, timeouts).

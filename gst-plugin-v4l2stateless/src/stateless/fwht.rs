@@ -57,11 +57,11 @@ impl FwhtDecoder {
         }
         let control = params(&header, self.reference);
         backend
-            .decode(DecodeJob {
+            .decode(DecodeJob::picture(
                 timestamp,
-                bitstream: payload,
-                controls: vec![Control::FwhtParams(Box::new(control))],
-            })
+                payload,
+                vec![Control::FwhtParams(Box::new(control))],
+            ))
             .map_err(DecodeError::Backend)?;
         self.reference = Some(timestamp);
         backend.set_references(&[timestamp]);

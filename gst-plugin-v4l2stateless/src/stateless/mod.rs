@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod fwht;
+pub mod h264;
 pub mod recording;
 pub mod vp8;
 pub mod vp9;

@@ -8,7 +8,11 @@ use super::backend::{Backend, Control, DecodeJob};
 pub struct Recorded {
     pub timestamp: u64,
     pub bitstream_len: usize,
+    /// First bytes of the bitstream (start code checks).
+    pub bitstream_head: Vec<u8>,
     pub controls: Vec<Control>,
+    pub hold_capture: bool,
+    pub continues_picture: bool,
 }
 
 #[derive(Debug, Default)]
@@ -33,7 +37,10 @@ impl Backend for RecordingBackend {
         self.jobs.push(Recorded {
             timestamp: job.timestamp,
             bitstream_len: job.bitstream.len(),
+            bitstream_head: job.bitstream.iter().take(4).copied().collect(),
             controls: job.controls,
+            hold_capture: job.hold_capture,
+            continues_picture: job.continues_picture,
         });
         Ok(())
     }

@@ -125,11 +125,11 @@ impl Vp8Decoder {
         };
         let control = frame_control(&header, &self.refs, &segment_probs);
         backend
-            .decode(DecodeJob {
+            .decode(DecodeJob::picture(
                 timestamp,
-                bitstream: frame,
-                controls: vec![Control::Vp8Frame(Box::new(control))],
-            })
+                frame,
+                vec![Control::Vp8Frame(Box::new(control))],
+            ))
             .map_err(DecodeError::Backend)?;
         self.parser = parser;
         self.segment_probs = segment_probs;

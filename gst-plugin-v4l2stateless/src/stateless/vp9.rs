@@ -167,11 +167,7 @@ impl Vp9Decoder {
             ))));
         }
         backend
-            .decode(DecodeJob {
-                timestamp,
-                bitstream: frame,
-                controls,
-            })
+            .decode(DecodeJob::picture(timestamp, frame, controls))
             .map_err(DecodeError::Backend)?;
         self.parser = parser;
         self.segmentation_probs = segmentation_probs;

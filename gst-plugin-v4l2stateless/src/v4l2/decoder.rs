@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use v4l2r::ioctl::{
-    Capabilities, Capability, FormatIterator, PlaneMapping, QBufPlane, QBuffer, Request,
-    V4l2Buffer, dqbuf, g_fmt, qbuf, querycap, s_fmt, streamoff, streamon,
+    BufferFlags, Capabilities, Capability, FormatIterator, PlaneMapping, QBufPlane, QBuffer,
+    Request, V4l2Buffer, dqbuf, g_fmt, qbuf, querycap, s_fmt, streamoff, streamon,
 };
 use v4l2r::memory::MmapHandle;
 use v4l2r::{Format, PixelFormat, PlaneLayout, QueueType};
@@ -78,6 +78,9 @@ struct Pending {
     request: Request,
     output_index: usize,
     capture_index: usize,
+    /// More slices of the picture follow: the driver keeps the CAPTURE buffer, so only
+    /// the OUTPUT buffer comes back.
+    holds_capture: bool,
 }
 
 pub struct RequestDecoder {
@@ -96,6 +99,8 @@ pub struct RequestDecoder {
     layout: Option<CaptureLayout>,
     timeout: Duration,
     loans: LoanBook,
+    /// CAPTURE buffer of a picture whose last slice is still to come.
+    held_capture: Option<usize>,
 }
 
 fn device(what: impl Into<String>) -> DecoderError {
@@ -145,6 +150,7 @@ impl RequestDecoder {
             layout: None,
             timeout,
             loans: LoanBook::new(),
+            held_capture: None,
         })
     }
 
@@ -276,6 +282,7 @@ impl RequestDecoder {
             let _ = streamoff(&self.video, queue);
         }
         self.pending.clear();
+        self.held_capture = None;
         self.free_output.clear();
         self.slots.clear();
         self.loans.reset(0);
@@ -452,6 +459,16 @@ impl RequestDecoder {
         let out: V4l2Buffer = dqbuf(&self.video, self.output_queue)
             .map_err(|e| device(format!("VIDIOC_DQBUF OUTPUT: {e}")))?;
         self.free_output.push(out.index() as usize);
+        if job.holds_capture {
+            let _ = job.output_index;
+            if job.request.reinit().is_ok() {
+                self.requests.push(job.request);
+            }
+            if out.has_error() {
+                return Err(DecoderError::Picture(job.timestamp));
+            }
+            return Ok(());
+        }
         let cap: V4l2Buffer = dqbuf(&self.video, self.capture_queue)
             .map_err(|e| device(format!("VIDIOC_DQBUF CAPTURE: {e}")))?;
         let index = cap.index() as usize;
@@ -557,16 +574,30 @@ impl Backend for RequestDecoder {
             return Err(device("decode before the queues were started"));
         }
         let output_index = self.take_output_buffer()?;
-        let capture_index = match self.take_capture_buffer() {
-            Ok(i) => i,
-            Err(e) => {
-                self.free_output.push(output_index);
-                return Err(e);
-            }
+        let held = if job.continues_picture {
+            self.held_capture.take()
+        } else {
+            None
         };
-        let result = self.queue_job(&mut job, output_index, capture_index);
-        if result.is_err() {
-            self.free_output.push(output_index);
+        let capture_index = match held {
+            Some(i) => i,
+            None if job.continues_picture => {
+                self.free_output.push(output_index);
+                return Err(device("a slice continues a picture that was not started"));
+            }
+            None => match self.take_capture_buffer() {
+                Ok(i) => i,
+                Err(e) => {
+                    self.free_output.push(output_index);
+                    return Err(e);
+                }
+            },
+        };
+        let result = self.queue_job(&mut job, output_index, capture_index, held.is_none());
+        match &result {
+            Ok(()) if job.hold_capture => self.held_capture = Some(capture_index),
+            Ok(()) => {}
+            Err(_) => self.free_output.push(output_index),
         }
         result
     }
@@ -582,6 +613,7 @@ impl RequestDecoder {
         job: &mut DecodeJob<'_>,
         output_index: usize,
         capture_index: usize,
+        queue_capture: bool,
     ) -> Result<(), DecoderError> {
         let output = self.output.as_mut().ok_or_else(|| device("not started"))?;
         // OUTPUT mappings are never shared, so this always succeeds.
@@ -606,17 +638,23 @@ impl RequestDecoder {
         let mut out = QBuffer::<MmapHandle>::new(self.output_queue, output_index as u32)
             .set_timestamp((micros / 1_000_000) as _, (micros % 1_000_000) as _)
             .set_request(request.as_raw_fd());
+        if job.hold_capture {
+            out.flags |=
+                BufferFlags::from_bits_retain(v4l2r::bindings::V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF);
+        }
         out.planes = vec![QBufPlane::new(job.bitstream.len())];
         qbuf::<_, V4l2Buffer>(&self.video, out)
             .map_err(|e| device(format!("VIDIOC_QBUF OUTPUT: {e}")))?;
-        let planes = self
-            .capture
-            .as_ref()
-            .map_or(1, |c| c.buffers[capture_index].planes.len());
-        let mut cap = QBuffer::<MmapHandle>::new(self.capture_queue, capture_index as u32);
-        cap.planes = (0..planes).map(|_| QBufPlane::new(0)).collect();
-        qbuf::<_, V4l2Buffer>(&self.video, cap)
-            .map_err(|e| device(format!("VIDIOC_QBUF CAPTURE: {e}")))?;
+        if queue_capture {
+            let planes = self
+                .capture
+                .as_ref()
+                .map_or(1, |c| c.buffers[capture_index].planes.len());
+            let mut cap = QBuffer::<MmapHandle>::new(self.capture_queue, capture_index as u32);
+            cap.planes = (0..planes).map(|_| QBufPlane::new(0)).collect();
+            qbuf::<_, V4l2Buffer>(&self.video, cap)
+                .map_err(|e| device(format!("VIDIOC_QBUF CAPTURE: {e}")))?;
+        }
         request
             .queue()
             .map_err(|e| device(format!("MEDIA_REQUEST_IOC_QUEUE: {e}")))?;
@@ -630,6 +668,7 @@ impl RequestDecoder {
             request,
             output_index,
             capture_index,
+            holds_capture: job.hold_capture,
         });
         Ok(())
     }
