@@ -117,15 +117,21 @@ fn run(options: &Options) -> Result<String, String> {
         .map_err(|e| format!("PLAYING: {e}"))?;
     let mut held = VecDeque::new();
     let (mut frames, mut dmabuf, mut readonly) = (0, 0, 0);
+    let mut waiting_since = std::time::Instant::now();
     loop {
-        let sample = sink.try_pull_sample(gst::ClockTime::from_nseconds(WAIT.as_nanos() as u64));
+        // Short pulls so an error on the bus ends the run at once.
+        let sample = sink.try_pull_sample(gst::ClockTime::from_mseconds(200));
         check_bus()?;
         let Some(sample) = sample else {
             if sink.is_eos() {
                 break;
             }
-            return Err(format!("no sample within {WAIT:?}"));
+            if waiting_since.elapsed() > WAIT {
+                return Err(format!("no sample within {WAIT:?}"));
+            }
+            continue;
         };
+        waiting_since = std::time::Instant::now();
         let buffer = sample.buffer().ok_or("sample without buffer")?;
         let is_dmabuf = buffer
             .iter_memories()

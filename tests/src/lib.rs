@@ -5,6 +5,7 @@
 //! `gst-launch-1.0` subprocesses with `GST_PLUGIN_PATH` pointing at cargo's
 //! output directory, and a private registry so nothing leaks between runs.
 
+pub mod fwht;
 pub mod inspect;
 pub mod visl_trace;
 pub mod vmlab;
