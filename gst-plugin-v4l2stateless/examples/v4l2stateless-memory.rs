@@ -2,7 +2,8 @@
 //! Runs a pipeline ending in `appsink name=sink` and reports what memory each decoded
 //! buffer arrived in, so the VM lab can prove zero copy: one line per buffer
 //! (`buffer n=N dmabuf=0|1 readonly=0|1`), then `summary frames=N dmabuf=D readonly=R
-//! stats=<the decoder's stats>` (decoder named `dec`). The pictures are written to
+//! cpu_ms=T stats=<the decoder's stats>` (decoder named `dec`; T is the process's CPU
+//! time, for the README's copy-cost table, never asserted). The pictures are written to
 //! FILE without padding, through the buffers' video meta.
 //!
 //!   usage: v4l2stateless-memory [--video-meta] [--hold N] [--delay-ms M] FILE PIPELINE
@@ -77,6 +78,24 @@ fn packed_picture(sample: &gst::Sample) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// CPU time (user + system) this process used so far, in milliseconds.
+fn cpu_ms() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the command name: state is the 1st, utime the 12th, stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1000 / per_second
 }
 
 fn run(options: &Options) -> Result<String, String> {
@@ -165,7 +184,8 @@ fn run(options: &Options) -> Result<String, String> {
         .set_state(gst::State::Null)
         .map_err(|e| format!("NULL: {e}"))?;
     Ok(format!(
-        "summary frames={frames} dmabuf={dmabuf} readonly={readonly} stats={stats}"
+        "summary frames={frames} dmabuf={dmabuf} readonly={readonly} cpu_ms={} stats={stats}",
+        cpu_ms()
     ))
 }
 
