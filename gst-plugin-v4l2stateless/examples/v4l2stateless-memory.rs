@@ -120,6 +120,17 @@ fn run(options: &Options) -> Result<String, String> {
             gst::PadProbeReturn::Ok
         });
     }
+    let result = stream(&pipeline, &sink, options);
+    // Also after an error, so elements are torn down in order.
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn stream(
+    pipeline: &gst::Pipeline,
+    sink: &gst_app::AppSink,
+    options: &Options,
+) -> Result<String, String> {
     let mut file =
         std::fs::File::create(&options.file).map_err(|e| format!("{}: {e}", options.file))?;
     let bus = pipeline.bus().ok_or("no bus")?;
@@ -180,9 +191,6 @@ fn run(options: &Options) -> Result<String, String> {
         .map(|dec| dec.property::<gst::Structure>("stats").to_string())
         .unwrap_or_default();
     drop(held);
-    pipeline
-        .set_state(gst::State::Null)
-        .map_err(|e| format!("NULL: {e}"))?;
     Ok(format!(
         "summary frames={frames} dmabuf={dmabuf} readonly={readonly} cpu_ms={} stats={stats}",
         cpu_ms()
