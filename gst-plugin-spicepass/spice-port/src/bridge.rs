@@ -7,7 +7,8 @@
 //! stays connected while the guest closes and reopens its end; bytes written while the
 //! guest has the port closed wait here (up to [`MAX_PENDING`], then the socket is left
 //! unread, back-pressuring the writer). The socket reports EOF when the SPICE session
-//! ends; closing the returned fd ends the session.
+//! ends, after every byte the guest sent before that; closing the returned fd ends the
+//! session.
 
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, OwnedFd};
@@ -23,6 +24,9 @@ use crate::port::SpicePort;
 /// Client → guest bytes held while the guest has not opened the port.
 pub const MAX_PENDING: usize = 1024 * 1024;
 const TICK: Duration = Duration::from_millis(100);
+/// How long the bytes left over when the session ends wait for the caller to read them
+/// (a caller that stopped reading must not keep the pump thread alive for ever).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The fd the caller uses, and the pump thread (ends when either side closes).
 #[derive(Debug)]
@@ -51,9 +55,15 @@ fn pump(mut port: SpicePort, mut sock: UnixStream) -> Result<(), Error> {
     loop {
         // Port → socket.
         while to_sock.len() < MAX_PENDING {
-            match port.try_read(&mut buf)? {
-                Some(n) => to_sock.extend_from_slice(&buf[..n]),
-                None => break,
+            match port.try_read(&mut buf) {
+                Ok(Some(n)) => to_sock.extend_from_slice(&buf[..n]),
+                Ok(None) => break,
+                Err(e) => {
+                    // The session is over, but what the guest sent before it ended is
+                    // delivered: EOF comes after the last byte, as on a socket.
+                    deliver_rest(&sock, &to_sock);
+                    return Err(e);
+                }
             }
         }
         if !to_sock.is_empty() {
@@ -109,4 +119,28 @@ fn pump(mut port: SpicePort, mut sock: UnixStream) -> Result<(), Error> {
             Err(e) => return Err(std::io::Error::from(e).into()),
         }
     }
+}
+
+/// Hands `rest` to the caller's end before the session's end is reported (bounded by
+/// [`DRAIN_LIMIT`]), then half-closes so the caller reads EOF after the last byte.
+fn deliver_rest(sock: &UnixStream, mut rest: &[u8]) {
+    let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+    while !rest.is_empty() {
+        match rustix::net::send(sock, rest, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(n) => rest = &rest[n..],
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {
+                let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+                if remaining.is_zero() {
+                    break;
+                }
+                let mut fds = [PollFd::from_borrowed_fd(sock.as_fd(), PollFlags::OUT)];
+                let ts =
+                    rustix::time::Timespec::try_from(remaining.min(TICK)).expect("small duration");
+                let _ = rustix::event::poll(&mut fds, Some(&ts));
+            }
+            // The caller closed its end: nobody left to deliver to.
+            Err(_) => break,
+        }
+    }
+    let _ = sock.shutdown(std::net::Shutdown::Write);
 }

@@ -130,8 +130,10 @@ impl SpicePort {
     }
 
     /// Non-blocking: handles whatever the server sent, returning the last port state change.
+    ///
+    /// When the session ends (server closed, main channel failed) the bytes the port channel
+    /// already delivered are still handed out; the error comes once they are all read.
     pub fn pump(&mut self) -> Result<Option<PortState>, Error> {
-        self.main.check()?;
         if self.received.len() < MAX_RECEIVED {
             self.port.fill()?;
         }
@@ -156,8 +158,11 @@ impl SpicePort {
                 None => break,
             }
         }
-        if self.received.is_empty() && self.port.is_eof() {
-            return Err(Error::Closed);
+        if self.received.is_empty() {
+            if self.port.is_eof() {
+                return Err(Error::Closed);
+            }
+            self.main.check()?;
         }
         Ok(change)
     }

@@ -277,3 +277,44 @@ fn bridge_is_a_socket_that_outlives_guest_reopens_and_ends_with_the_session() {
     assert!(rest.is_empty(), "EOF when the session ends, got {rest:?}");
     assert!(matches!(bridge.thread.join().unwrap(), Err(Error::Closed)));
 }
+
+/// The server ends the session while the caller has not read everything yet: what the guest
+/// sent before the end still arrives, byte for byte, and only then EOF.
+#[test]
+fn bridge_delivers_what_arrived_before_the_session_ended() {
+    // More than the socketpair holds, less than the bridge buffers: the bytes sit in the
+    // pump thread when the server closes.
+    let sent: Vec<u8> = (0..768 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    let payload = sent.clone();
+    let uri = serve(move |mut s| {
+        s.write_all(&mini(202, &[0])).unwrap();
+        for chunk in payload.chunks(64 * 1024) {
+            s.write_all(&mini(101, chunk)).unwrap();
+        }
+        drop(s);
+        closed_tx.send(()).unwrap();
+    });
+    let port = SpicePort::connect(&options(uri, "org.mediapass.0")).unwrap();
+    let bridge = spicepass_spice_port::bridge(port).unwrap();
+    closed_rx.recv_timeout(WAIT).unwrap();
+    // Give the pump every chance to see the end before anything is read (it cannot finish
+    // while it still holds bytes for us, so this wait ends early only when it dropped them).
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while !bridge.thread.is_finished() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut sock = std::os::unix::net::UnixStream::from(bridge.fd);
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    sock.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "bytes lost at the end of the session"
+    );
+    assert!(got == sent, "bytes altered at the end of the session");
+    assert!(matches!(bridge.thread.join().unwrap(), Err(Error::Closed)));
+}

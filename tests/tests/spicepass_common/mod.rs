@@ -62,6 +62,35 @@ pub fn make_clip(path: &Path, frames: u32) {
     assert!(status.success(), "making {} failed", path.display());
 }
 
+/// Encodes `frames` frames at 30 fps into an MP4 (H.264 by openh264, keyframe every 30),
+/// which the guest plays through qtdemux.
+pub fn make_mp4_clip(path: &Path, frames: u32) {
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            &format!("num-buffers={frames}"),
+            "pattern=ball",
+        ])
+        .args(["!", "video/x-raw,width=320,height=240,framerate=30/1"])
+        .args([
+            "!",
+            "openh264enc",
+            "gop-size=30",
+            "!",
+            "h264parse",
+            "!",
+            "mp4mux",
+        ])
+        .args(["!", "filesink", &format!("location={}", path.display())])
+        .env("GST_REGISTRY_FORK", "no")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("gst-launch-1.0 runs (./x setup installs it)");
+    assert!(status.success(), "making {} failed", path.display());
+}
+
 /// A host-side `spicepass-peer client` and the lines it printed.
 pub struct Client {
     pub child: Child,

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MPL-2.0
+//! spicepass the way a VDI deployment runs it: the guest's virtio-serial port is backed by
+//! QEMU's SPICE server (`-chardev spiceport` + `virtserialport`), the guest application
+//! ends in `spicepasssink` on `/dev/virtio-ports/org.mediapass.0`, and the client is
+//! `spicepasssrc uri=spicepass+spice://…?port=org.mediapass.0`, which speaks SPICE to QEMU
+//! and opens the port channel. Both ends run `spicepass-peer`, which prints every buffer's
+//! timestamps, flags, size and checksum and every event. One boot, three phases:
+//!
+//! 1. a WebM clip through matroskademux: every buffer and sticky event identical on both
+//!    sides, EOS reaches the client;
+//! 2. an MP4 clip through qtdemux: a client seek moves the guest pipeline (the guest gets
+//!    the seek; the client sees its flush and a segment at 8 s, then exactly the buffers
+//!    the guest sent after the flush);
+//! 3. throughput: 128 MiB in 1 MiB buffers from guest RAM, timed at the client from the
+//!    first buffer to EOS (printed for docs/vdi.md, never asserted).
+//!
+//! Fails (never skips) when the lab cannot start: run `./x setup` first.
+
+mod spicepass_common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mediapass_tests::vmlab::{Lab, LabCommand, LabError, LabOutput};
+use spicepass_common::*;
+
+const PORT_NAME: &str = "org.mediapass.0";
+const DEVICE: &str = "/dev/virtio-ports/org.mediapass.0";
+const THROUGHPUT_MIB: usize = 128;
+/// Generous: TCG guest on a loaded 2-core machine.
+const LONG: Duration = Duration::from_secs(240);
+/// Waiting for the VM includes waiting for other lab VMs (they run one at a time).
+const VM_START_LIMIT: Duration = Duration::from_secs(1800);
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn guest_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits for a guest phase's exit status file; fails with the VM's output if it ended.
+fn wait_guest_phase(
+    share: &Path,
+    phase: &str,
+    vm: &mpsc::Receiver<Result<LabOutput, LabError>>,
+) -> i32 {
+    let rc = share.join(format!("{phase}.rc"));
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&rc)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        match vm.recv_timeout(Duration::from_millis(200)) {
+            Ok(Ok(out)) => panic!("the VM ended before guest {phase} did:\n{}", out.describe()),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+        assert!(Instant::now() < deadline, "guest {phase} never finished");
+    }
+}
+
+fn guest_story(share: &Path, phase: &str) -> String {
+    let lines = guest_lines(&share.join(format!("{phase}.out")));
+    let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
+    let mut s = format!("--- guest {phase} ({bufs} BUF lines) ---\n");
+    for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
+        s.push_str(&l.chars().take(300).collect::<String>());
+        s.push('\n');
+    }
+    s + "--- guest stderr ---\n"
+        + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
+}
+
+/// QEMU's SPICE server accepts TCP once QEMU runs (after any other lab VM has finished).
+fn wait_for_spice_server(port: u16, vm: &mpsc::Receiver<Result<LabOutput, LabError>>) {
+    let deadline = Instant::now() + VM_START_LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(result) = vm.recv_timeout(Duration::from_millis(200)) {
+            panic!(
+                "the VM ended before its SPICE server listened: {:?}",
+                result.map(|o| o.describe())
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "QEMU's SPICE server never listened on port {port}"
+        );
+    }
+}
+
+fn lines_after<'a>(lines: &'a [String], prefix: &str) -> &'a [String] {
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line"));
+    &lines[at..]
+}
+
+#[test]
+fn spicepass_through_qemus_spice_server() {
+    let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
+    let peer = peer_binary();
+    let share = lab.scratch_dir("spicepass-over-spice").unwrap();
+    let webm = share.join("clip.webm");
+    let mp4 = share.join("clip.mp4");
+    make_clip(&webm, 300);
+    make_mp4_clip(&mp4, 300);
+    let spice_port = free_tcp_port();
+
+    // Every guest step is bounded (SIGKILL) so a failed run never holds the lab lock long.
+    let guest = |phase: &str, head: String, extra: &str| {
+        format!(
+            "timeout -s KILL 300 {peer} guest spicepass+dev://{DEVICE} '{head}' {extra} \
+             timeout-s=200 >$s/{phase}.out 2>$s/{phase}.err; echo $? >$s/{phase}.rc\n",
+            peer = peer.display()
+        )
+    };
+    let script = format!(
+        "s={share}\n{a}{b}\
+         dd if=/dev/zero of=/tmp/zeros bs=1M count={THROUGHPUT_MIB} 2>/dev/null\n{c}",
+        share = share.display(),
+        a = guest(
+            "identity",
+            format!("filesrc location={} ! matroskademux", webm.display()),
+            ""
+        ),
+        b = guest(
+            "seek",
+            format!("filesrc location={} ! qtdemux", mp4.display()),
+            ""
+        ),
+        // From guest RAM (the 9p share would be the bottleneck), no checksums (the debug
+        // build's hashing would be).
+        c = guest(
+            "throughput",
+            "filesrc location=/tmp/zeros blocksize=1048576 ! application/octet-stream".into(),
+            "checksum=false"
+        ),
+    );
+    let cmd = LabCommand::shell(&script)
+        .rw_dir(&share)
+        .timeout(Duration::from_secs(1200))
+        .qemu_arg("-spice")
+        .qemu_arg(format!(
+            "port={spice_port},addr=127.0.0.1,disable-ticketing=on"
+        ))
+        .qemu_arg("-device")
+        .qemu_arg("virtio-serial-pci")
+        .qemu_arg("-chardev")
+        .qemu_arg(format!("spiceport,id=sp0,name={PORT_NAME}"))
+        .qemu_arg("-device")
+        .qemu_arg(format!("virtserialport,chardev=sp0,name={PORT_NAME}"));
+    let (done_tx, vm) = mpsc::channel();
+    let vm_thread = std::thread::spawn(move || {
+        let _ = done_tx.send(lab.run(&cmd));
+    });
+    wait_for_spice_server(spice_port, &vm);
+    let uri = format!("spicepass+spice://127.0.0.1:{spice_port}?port={PORT_NAME}");
+
+    // 1. Byte-identical stream, same timestamps and sticky events, EOS.
+    let mut client = Client::spawn(&uri, &[], None);
+    assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    assert_eq!(
+        wait_guest_phase(&share, "identity", &vm),
+        0,
+        "{}",
+        guest_story(&share, "identity")
+    );
+    let sent = guest_lines(&share.join("identity.out"));
+    let got = client.lines();
+    let story = || format!("{}\n{}", guest_story(&share, "identity"), client.story());
+    assert_eq!(with_prefix(&sent, "BUF").len(), 300, "{}", story());
+    assert_eq!(
+        with_prefix(&sent, "BUF"),
+        with_prefix(&got, "BUF"),
+        "{}",
+        story()
+    );
+    for kind in [
+        "EVENT stream-start",
+        "EVENT caps",
+        "EVENT segment",
+        "EVENT eos",
+    ] {
+        assert!(
+            !with_prefix(&got, kind).is_empty(),
+            "no {kind}\n{}",
+            story()
+        );
+        assert_eq!(
+            with_prefix(&sent, kind),
+            with_prefix(&got, kind),
+            "{kind}\n{}",
+            story()
+        );
+    }
+    assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
+
+    // 2. A client seek moves the guest pipeline (qtdemux this time).
+    let mut client = Client::spawn(
+        &uri,
+        &["sync=true", "seek-after=15", "seek-to-ms=8000"],
+        None,
+    );
+    assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    assert_eq!(
+        wait_guest_phase(&share, "seek", &vm),
+        0,
+        "{}",
+        guest_story(&share, "seek")
+    );
+    let guest_seen = guest_lines(&share.join("seek.out"));
+    let got = client.lines();
+    let story = || format!("{}\n{}", guest_story(&share, "seek"), client.story());
+    let seeks = with_prefix(&guest_seen, "UPEVENT seek");
+    assert_eq!(
+        seeks.len(),
+        1,
+        "the guest did not get the seek\n{}",
+        story()
+    );
+    assert!(seeks[0].contains("cur=(gint64)8000000000"), "{}", seeks[0]);
+    for kind in ["EVENT flush-start", "EVENT flush-stop"] {
+        let g = with_prefix(&guest_seen, kind);
+        assert_eq!(g.len(), 1, "guest {kind}\n{}", story());
+        assert_eq!(
+            g,
+            with_prefix(&got, kind),
+            "the client sees the guest's {kind}\n{}",
+            story()
+        );
+    }
+    let after = lines_after(&got, "EVENT flush-stop");
+    let segment = after
+        .iter()
+        .find(|l| l.starts_with("EVENT segment"))
+        .unwrap_or_else(|| panic!("no segment after the flush\n{}", story()));
+    assert!(segment.contains("start=(guint64)8000000000"), "{segment}");
+    let first = after
+        .iter()
+        .find(|l| l.starts_with("BUF"))
+        .unwrap_or_else(|| panic!("no buffer after the seek\n{}", story()));
+    assert!(
+        pts_of(first) >= 7_000_000_000,
+        "first buffer after the seek: {first}"
+    );
+    // Nothing in flight is lost or altered once the guest has flushed.
+    assert_eq!(
+        with_prefix(lines_after(&guest_seen, "EVENT flush-stop"), "BUF"),
+        with_prefix(after, "BUF"),
+        "{}",
+        story()
+    );
+    assert!(
+        with_prefix(&got, "BUF").len() < 280,
+        "the guest did not jump\n{}",
+        story()
+    );
+    assert_eq!(with_prefix(&got, "EOS").len(), 1, "{}", story());
+
+    // 3. Throughput through spicepass over SPICE (a floor: TCG, debug build, shared cores).
+    let mut client = Client::spawn(&uri, &["checksum=false"], None);
+    let deadline = Instant::now() + LONG;
+    let mut first_buffer_at = None;
+    while !client.lines().iter().any(|l| l == "EOS") {
+        if first_buffer_at.is_none() && client.lines().iter().any(|l| l.starts_with("BUF")) {
+            first_buffer_at = Some(Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline && client.child.try_wait().unwrap().is_none(),
+            "throughput client ended without EOS\n{}",
+            client.story()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = first_buffer_at
+        .expect("buffers before EOS")
+        .elapsed()
+        .as_secs_f64();
+    assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    assert_eq!(
+        wait_guest_phase(&share, "throughput", &vm),
+        0,
+        "{}",
+        guest_story(&share, "throughput")
+    );
+    let got = client.lines();
+    let bytes: u64 = with_prefix(&got, "BUF")
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .find_map(|f| f.strip_prefix("size="))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no size in {l}"))
+        })
+        .sum();
+    assert_eq!(bytes, (THROUGHPUT_MIB << 20) as u64, "{}", client.story());
+    eprintln!(
+        "spicepass over SPICE guest→client (TCG, 1 MiB buffers): {bytes} bytes in {secs:.2} s = {:.1} MB/s",
+        bytes as f64 / secs / 1e6
+    );
+
+    vm_thread.join().unwrap();
+    let out = vm.recv().unwrap().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.success(), "{}", out.describe());
+}
