@@ -5,7 +5,9 @@
 //!
 //! Cases: (a) raw 1920×1080 RGBA frames, (b) 20 000 buffers of 1–50 KB (encoded-like).
 //! The source pushes the same memory again and again (like `imagefreeze`), so the writer
-//! figure is transport cost. Each process samples `getrusage(RUSAGE_SELF)` (all threads) at
+//! figure is transport cost. For (a) spicepass runs three ways (see [`transports`]): from
+//! the sink's proposed memfd pool (no copy), from heap memory (one copy into a memfd
+//! segment), and through the socket (`memfd-threshold=0`). Each process samples `getrusage(RUSAGE_SELF)` (all threads) at
 //! its first buffer and at the end, and reports its peak RSS.
 //!
 //! ```text
@@ -40,7 +42,22 @@ impl Case {
     }
 }
 
-const TRANSPORTS: &[&str] = &["spicepass", "gdp-tcp", "ipcpipeline"];
+/// Transports per case. For raw frames spicepass runs three ways: `spicepass-pool` (the
+/// writer fills buffers from the memfd pool the sink proposes: sent by reference, no copy),
+/// `spicepass` (the writer's own heap memory: copied once into a memfd segment, sent by
+/// reference) and `spicepass-inline` (`memfd-threshold=0`: through the socket).
+fn transports(case: Case) -> &'static [&'static str] {
+    match case {
+        Case::Raw => &[
+            "spicepass-pool",
+            "spicepass",
+            "spicepass-inline",
+            "gdp-tcp",
+            "ipcpipeline",
+        ],
+        Case::Small => &["spicepass", "gdp-tcp", "ipcpipeline"],
+    }
+}
 
 fn rusage() -> libc::rusage {
     // SAFETY: all-zero is a valid rusage; getrusage only writes into the struct we pass.
@@ -259,9 +276,15 @@ fn orchestrate(cases: &[Case], count: Option<u64>) {
             Case::Raw => 300,
             Case::Small => 20_000,
         });
-        for (i, transport) in TRANSPORTS.iter().enumerate() {
+        for (i, transport) in transports(case).iter().enumerate() {
             let addr = match *transport {
-                "spicepass" => format!("spicepass+unix://{}/s{i}.sock", dir.display()),
+                t if t.starts_with("spicepass") => {
+                    format!(
+                        "spicepass+unix://{}/{}-s{i}.sock",
+                        dir.display(),
+                        case.name()
+                    )
+                }
                 "gdp-tcp" => free_port().to_string(),
                 _ => "3".into(),
             };
@@ -387,6 +410,27 @@ fn run_pair(transport: &str, case: Case, n: u64, addr: &str) -> Result<(Sample, 
     Ok((w, r))
 }
 
+/// The pool `spicepasssink` proposes for `caps` (asked the way a producer's
+/// decide_allocation does), activated. Retried until the pipeline's pads are active.
+fn sink_pool(appsrc: &gst::Element, caps: &gst::Caps) -> gst::BufferPool {
+    let pad = appsrc.static_pad("src").expect("appsrc has a src pad");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut query = gst::query::Allocation::new(Some(caps), true);
+        if pad.peer_query(&mut query)
+            && let Some((Some(pool), size, min, max)) = query.allocation_pools().next()
+        {
+            let mut config = pool.config();
+            config.set_params(Some(caps), size, min, max);
+            pool.set_config(config).expect("pool config");
+            pool.set_active(true).expect("pool active");
+            return pool;
+        }
+        assert!(Instant::now() < deadline, "spicepasssink proposed no pool");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Buffers the writer pushes: one frame again and again, or 1–50 KB slices of one block.
 fn make_buffers(case: Case, n: u64) -> (gst::Caps, Vec<gst::Buffer>) {
     match case {
@@ -433,10 +477,13 @@ fn role(writer: bool, args: &[String]) {
     let addr = args[3].as_str();
     let (caps, templates) = make_buffers(case, n);
     let desc = match (writer, transport) {
-        (true, "spicepass") => {
+        (true, "spicepass-inline") => format!(
+            "appsrc name=src ! spicepasssink name=end uri={addr} drop-policy=block memfd-threshold=0"
+        ),
+        (true, t) if t.starts_with("spicepass") => {
             format!("appsrc name=src ! spicepasssink name=end uri={addr} drop-policy=block")
         }
-        (false, "spicepass") => {
+        (false, t) if t.starts_with("spicepass") => {
             format!("spicepasssrc name=end uri={addr} ! fakesink name=sink sync=false")
         }
         (true, "gdp-tcp") => format!(
@@ -534,6 +581,7 @@ fn role(writer: bool, args: &[String]) {
                 });
         }
         let p = pipeline.clone();
+        let from_pool = transport == "spicepass-pool";
         std::thread::spawn(move || {
             let (lock, cond) = &*client_ready;
             let mut ready = lock.lock().unwrap();
@@ -541,8 +589,14 @@ fn role(writer: bool, args: &[String]) {
                 ready = cond.wait(ready).unwrap();
             }
             drop(ready);
+            let pool = from_pool.then(|| sink_pool(&appsrc, &caps));
             for i in 0..n {
-                let mut b = templates[(i as usize) % templates.len()].clone();
+                let mut b = match &pool {
+                    // Like a producer that writes into the sink's pool; its content stays
+                    // whatever it was, as the other writers push the same memory again.
+                    Some(pool) => pool.acquire_buffer(None).expect("pool buffer"),
+                    None => templates[(i as usize) % templates.len()].clone(),
+                };
                 {
                     let b = b.make_mut();
                     b.set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
@@ -558,6 +612,7 @@ fn role(writer: bool, args: &[String]) {
                 }
             }
             let _ = appsrc.emit_by_name::<gst::FlowReturn>("end-of-stream", &[]);
+            drop(pool);
             drop(p);
         });
     }
@@ -610,7 +665,12 @@ fn role(writer: bool, args: &[String]) {
     let framing = stats.as_ref().filter(|_| writer).and_then(|s| {
         let sent = s.get::<u64>("bytes-sent").ok()?;
         let buffers = s.get::<u64>("buffers-sent").ok()?.max(1);
-        Some(sent.saturating_sub(payload_total.load(Ordering::Relaxed)) as f64 / buffers as f64)
+        // Buffers sent by reference put no payload on the socket.
+        let shared = s.get::<u64>("shm-buffers-zero-copy").ok()?
+            + s.get::<u64>("shm-buffers-copied").ok()?;
+        let payload = payload_total.load(Ordering::Relaxed);
+        let inline_payload = payload - payload * shared.min(buffers) / buffers;
+        Some(sent.saturating_sub(inline_payload) as f64 / buffers as f64)
     });
     let _ = pipeline.set_state(gst::State::Null);
     let (start_cpu, start_time) = first_cpu.lock().unwrap().unwrap_or((end_cpu, end_time));

@@ -159,7 +159,7 @@ impl EndpointSettings {
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{e}")))?;
         Ok(Config {
             role,
-            address,
+            address: address.clone(),
             mode: self.mode.into(),
             auth_token: self.auth_token.as_ref().map(|t| t.as_bytes().to_vec()),
             max_message_size: self.max_message_size.into(),
@@ -167,6 +167,8 @@ impl EndpointSettings {
             heartbeat_timeout: self.heartbeat_timeout(),
             window_bytes,
             window_buffers,
+            // Only unix sockets can pass fds; the worker also checks the link itself.
+            shared_memory: matches!(address, Address::Unix(_) | Address::Fd(_)),
         })
     }
 
@@ -311,7 +313,9 @@ impl EndpointSettings {
                 .nick("Statistics")
                 .blurb(
                     "Counters: bytes, buffers and events each way, dropped buffers, reconnects, \
-                     current credits, round-trip time",
+                     current credits, round-trip time, buffers sent or received by reference \
+                     to shared memory (shm-buffers-zero-copy, shm-buffers-copied, \
+                     shm-buffers-received)",
                 )
                 .read_only()
                 .build(),

@@ -12,6 +12,7 @@ mod endpoint;
 pub mod event_codec;
 mod overlay_geometry;
 mod session;
+mod shm;
 mod spicepasssink;
 mod spicepasssrc;
 mod stats;

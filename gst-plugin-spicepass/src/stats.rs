@@ -18,6 +18,12 @@ pub struct Stats {
     pub credits_buffers: AtomicU64,
     /// Last measured heartbeat round trip, ns (`u64::MAX` = not measured yet).
     pub rtt_ns: AtomicU64,
+    /// Sink: buffers sent by reference from a segment they already lived in (no copy).
+    pub shm_buffers_zero_copy: AtomicU64,
+    /// Sink: buffers copied once into a segment, then sent by reference.
+    pub shm_buffers_copied: AtomicU64,
+    /// Src: buffers received by reference into a mapped segment.
+    pub shm_buffers_received: AtomicU64,
 }
 
 impl Stats {
@@ -45,6 +51,15 @@ impl Stats {
             .field("reconnects", self.reconnects.load(Relaxed))
             .field("credits-bytes", self.credits_bytes.load(Relaxed))
             .field("credits-buffers", self.credits_buffers.load(Relaxed))
+            .field(
+                "shm-buffers-zero-copy",
+                self.shm_buffers_zero_copy.load(Relaxed),
+            )
+            .field("shm-buffers-copied", self.shm_buffers_copied.load(Relaxed))
+            .field(
+                "shm-buffers-received",
+                self.shm_buffers_received.load(Relaxed),
+            )
             .field(
                 "rtt",
                 if rtt == u64::MAX {

@@ -166,7 +166,7 @@ fn version_mismatch_names_both_versions() {
     let client = fake_guest_sends(bytes);
     let e = error_line(&client);
     assert!(
-        e.contains("version mismatch") && e.contains("1.0") && e.contains("2.3"),
+        e.contains("version mismatch") && e.contains("1.1") && e.contains("2.3"),
         "{e}"
     );
 }

@@ -5,8 +5,11 @@
 //! `gst-launch-1.0` subprocesses with `GST_PLUGIN_PATH` pointing at cargo's
 //! output directory, and a private registry so nothing leaks between runs.
 
+pub mod fluster;
 pub mod fwht;
 pub mod inspect;
+pub mod measure;
+pub mod v4l2stateless;
 pub mod visl_trace;
 pub mod vmlab;
 

@@ -58,6 +58,11 @@ impl<'a> BodyReader<'a> {
         Ok(value)
     }
 
+    /// Bytes of the body not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub(crate) fn u16_le(&mut self, field: &'static str) -> Result<u16, ProtocolError> {
         let Some((head, tail)) = self.bytes.split_first_chunk::<2>() else {
             return Err(self.truncated(field));

@@ -14,7 +14,7 @@ use crate::buffer_header::BufferPredictor;
 use crate::encoder::MAX_STREAMS;
 use crate::error::ProtocolError;
 use crate::hello::{Hello, Limits, Role, VERSION};
-use crate::message::{Frame, Message, MessageKind};
+use crate::message::{Frame, Message, MessageKind, SharedBuffer};
 use crate::varint::{self, VarintRead};
 
 /// What [`Decoder::poll`] produced.
@@ -280,7 +280,7 @@ impl Decoder {
             if !kind.allowed_from(peer) {
                 return Err(ProtocolError::WrongDirection { kind, from: peer });
             }
-            let message = if kind == MessageKind::Buffer {
+            let message = if kind == MessageKind::Buffer || kind == MessageKind::SharedBuffer {
                 let index = stream_id as usize;
                 if self.predictors.len() <= index {
                     self.predictors
@@ -295,13 +295,20 @@ impl Decoder {
                         max: self.limits.max_payload,
                     });
                 }
-                self.predictors[index] = predictor;
-                if header.payload_len > 0 {
-                    self.state = State::Payload {
-                        remaining: header.payload_len,
-                    };
+                if kind == MessageKind::SharedBuffer {
+                    // The payload is in shared memory: nothing follows the frame.
+                    let shared = SharedBuffer::decode_tail(header, &mut reader)?;
+                    self.predictors[index] = predictor;
+                    Message::SharedBuffer(shared)
+                } else {
+                    self.predictors[index] = predictor;
+                    if header.payload_len > 0 {
+                        self.state = State::Payload {
+                            remaining: header.payload_len,
+                        };
+                    }
+                    Message::Buffer(header)
                 }
-                Message::Buffer(header)
             } else {
                 let message = Message::decode_body(kind, &mut reader)?;
                 if !message.allowed_from(peer) {

@@ -77,6 +77,13 @@ impl Encoder {
                 next.encode(header, &mut self.scratch);
                 predictor = Some(next);
             }
+            Message::SharedBuffer(shared) => {
+                self.check_payload(&shared.header)?;
+                let mut next = self.predictor(stream_id);
+                next.encode(&shared.header, &mut self.scratch);
+                shared.encode_tail(&mut self.scratch);
+                predictor = Some(next);
+            }
             other => other.encode_body(&mut self.scratch),
         }
         let body_len = self.scratch.len() as u64;

@@ -18,7 +18,7 @@ use crate::error::ProtocolError;
 pub const MAGIC: [u8; 8] = *b"SPCPASS\n";
 
 /// The version this crate speaks.
-pub const VERSION: Version = Version { major: 1, minor: 0 };
+pub const VERSION: Version = Version { major: 1, minor: 1 };
 
 /// Bytes before the variable part of a hello: magic, major, minor, rest length.
 pub const HELLO_PREFIX_LEN: usize = 14;
@@ -109,8 +109,12 @@ impl Capabilities {
     pub const HEARTBEAT: Capabilities = Capabilities(1 << 3);
     /// The sink sends `WindowGeometry` (issue 8).
     pub const WINDOW_GEOMETRY: Capabilities = Capabilities(1 << 4);
+    /// Large payloads may travel as references to sealed memfd segments passed
+    /// with `SCM_RIGHTS` (`Segment`, `SharedBuffer`, `RetireSegment`,
+    /// `Release`). Only meaningful on unix sockets: an end offers it only there.
+    pub const MEMFD_PAYLOADS: Capabilities = Capabilities(1 << 5);
     /// Every capability this version defines.
-    pub const ALL: Capabilities = Capabilities(0b1_1111);
+    pub const ALL: Capabilities = Capabilities(0b11_1111);
 
     /// True if every bit of `other` is set.
     pub fn contains(self, other: Capabilities) -> bool {
@@ -420,7 +424,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "protocol version mismatch: we speak 1.0, the peer speaks 2.3"
+            "protocol version mismatch: we speak 1.1, the peer speaks 2.3"
         );
     }
 

@@ -76,5 +76,6 @@ pub use hello::{Capabilities, Hello, Limits, MAGIC, Role, Session, VERSION, Vers
 pub use liveness::Liveness;
 pub use message::{
     ClientReport, Credit, Event, EventDirection, Frame, Goodbye, GoodbyeReason, Heartbeat,
-    HeartbeatEcho, Message, MessageKind, WindowGeometry,
+    HeartbeatEcho, Message, MessageKind, Release, RetireSegment, Segment, SharedBuffer,
+    WindowGeometry,
 };

@@ -26,11 +26,19 @@ pub enum MessageKind {
     Goodbye,
     /// Sink → src: where the guest window showing the video is (issue 8).
     WindowGeometry,
+    /// Sink → src: a sealed memfd segment, its fd attached with `SCM_RIGHTS`.
+    Segment,
+    /// Sink → src: a buffer whose payload lies in an announced segment.
+    SharedBuffer,
+    /// Sink → src: a segment will not be referenced again.
+    RetireSegment,
+    /// Src → sink: shared buffers the src no longer uses.
+    Release,
 }
 
 impl MessageKind {
     /// Every kind of this version.
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::Buffer,
         MessageKind::Event,
         MessageKind::ClientReport,
@@ -38,6 +46,10 @@ impl MessageKind {
         MessageKind::Heartbeat,
         MessageKind::Goodbye,
         MessageKind::WindowGeometry,
+        MessageKind::Segment,
+        MessageKind::SharedBuffer,
+        MessageKind::RetireSegment,
+        MessageKind::Release,
     ];
 
     /// The kind byte.
@@ -50,6 +62,10 @@ impl MessageKind {
             MessageKind::Heartbeat => 5,
             MessageKind::Goodbye => 6,
             MessageKind::WindowGeometry => 7,
+            MessageKind::Segment => 8,
+            MessageKind::SharedBuffer => 9,
+            MessageKind::RetireSegment => 10,
+            MessageKind::Release => 11,
         }
     }
 
@@ -70,6 +86,10 @@ impl MessageKind {
             MessageKind::Heartbeat => "heartbeat",
             MessageKind::Goodbye => "goodbye",
             MessageKind::WindowGeometry => "window-geometry",
+            MessageKind::Segment => "segment",
+            MessageKind::SharedBuffer => "shared-buffer",
+            MessageKind::RetireSegment => "retire-segment",
+            MessageKind::Release => "release",
         }
     }
 
@@ -77,8 +97,14 @@ impl MessageKind {
     /// restricted by their direction, see [`Message::allowed_from`]).
     pub fn allowed_from(self, from: Role) -> bool {
         match self {
-            MessageKind::Buffer | MessageKind::WindowGeometry => from == Role::Sink,
-            MessageKind::ClientReport | MessageKind::Credit => from == Role::Src,
+            MessageKind::Buffer
+            | MessageKind::WindowGeometry
+            | MessageKind::Segment
+            | MessageKind::SharedBuffer
+            | MessageKind::RetireSegment => from == Role::Sink,
+            MessageKind::ClientReport | MessageKind::Credit | MessageKind::Release => {
+                from == Role::Src
+            }
             MessageKind::Event | MessageKind::Heartbeat | MessageKind::Goodbye => true,
         }
     }
@@ -118,6 +144,14 @@ pub enum Message {
     Goodbye(Goodbye),
     /// Guest window geometry.
     WindowGeometry(WindowGeometry),
+    /// A memfd segment announcement (its fd travels with the frame's first byte).
+    Segment(Segment),
+    /// A buffer whose payload is in a segment; nothing follows the frame.
+    SharedBuffer(SharedBuffer),
+    /// A segment the sink will not reference again.
+    RetireSegment(RetireSegment),
+    /// Shared buffers the src is done with.
+    Release(Release),
 }
 
 impl Message {
@@ -131,6 +165,10 @@ impl Message {
             Message::Heartbeat(_) => MessageKind::Heartbeat,
             Message::Goodbye(_) => MessageKind::Goodbye,
             Message::WindowGeometry(_) => MessageKind::WindowGeometry,
+            Message::Segment(_) => MessageKind::Segment,
+            Message::SharedBuffer(_) => MessageKind::SharedBuffer,
+            Message::RetireSegment(_) => MessageKind::RetireSegment,
+            Message::Release(_) => MessageKind::Release,
         }
     }
 
@@ -150,13 +188,16 @@ impl Message {
     pub(crate) fn encode_body(&self, out: &mut Vec<u8>) {
         match self {
             // The encoder handles buffers, they need per-stream state.
-            Message::Buffer(_) => {}
+            Message::Buffer(_) | Message::SharedBuffer(_) => {}
             Message::Event(event) => event.encode(out),
             Message::ClientReport(report) => report.encode(out),
             Message::Credit(credit) => credit.encode(out),
             Message::Heartbeat(heartbeat) => heartbeat.encode(out),
             Message::Goodbye(goodbye) => goodbye.encode(out),
             Message::WindowGeometry(geometry) => geometry.encode(out),
+            Message::Segment(segment) => segment.encode(out),
+            Message::RetireSegment(retire) => out.varint(retire.segment.into()),
+            Message::Release(release) => release.encode(out),
         }
     }
 
@@ -166,7 +207,7 @@ impl Message {
         reader: &mut BodyReader<'_>,
     ) -> Result<Message, ProtocolError> {
         Ok(match kind {
-            MessageKind::Buffer => {
+            MessageKind::Buffer | MessageKind::SharedBuffer => {
                 return Err(ProtocolError::InvalidValue {
                     field: "kind",
                     value: kind.to_wire().into(),
@@ -178,6 +219,11 @@ impl Message {
             MessageKind::Heartbeat => Message::Heartbeat(Heartbeat::decode(reader)?),
             MessageKind::Goodbye => Message::Goodbye(Goodbye::decode(reader)?),
             MessageKind::WindowGeometry => Message::WindowGeometry(WindowGeometry::decode(reader)?),
+            MessageKind::Segment => Message::Segment(Segment::decode(reader)?),
+            MessageKind::RetireSegment => Message::RetireSegment(RetireSegment {
+                segment: reader.varint_u32("retire-segment.segment")?,
+            }),
+            MessageKind::Release => Message::Release(Release::decode(reader)?),
         })
     }
 }
@@ -505,5 +551,107 @@ impl WindowGeometry {
             height: reader.varint_u32("window-geometry.height")?,
             visible: reader.flags("window-geometry.flags", GEOMETRY_VISIBLE)? != 0,
         })
+    }
+}
+
+/// A sealed memfd segment the sink will reference in `SharedBuffer`s. The
+/// fd is attached (`SCM_RIGHTS`) to the write that starts this frame; the
+/// receiver takes fds in arrival order, one per `Segment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Segment {
+    /// Chosen by the sink, unique among its live segments on this connection.
+    pub segment: u32,
+    /// Bytes the receiver maps; the fd must be at least this large.
+    pub size: u64,
+}
+
+impl Segment {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.varint(self.segment.into());
+        out.varint(self.size);
+    }
+
+    fn decode(reader: &mut BodyReader<'_>) -> Result<Segment, ProtocolError> {
+        Ok(Segment {
+            segment: reader.varint_u32("segment.segment")?,
+            size: reader.varint("segment.size")?,
+        })
+    }
+}
+
+/// A buffer whose `header.payload_len` bytes lie at `offset` in `segment`
+/// instead of following the frame. The src returns `buffer_id` in a
+/// [`Release`] once nothing uses the memory any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SharedBuffer {
+    /// Timestamps, flags and size (`payload_len`), coded as for `Buffer`.
+    pub header: BufferHeader,
+    /// Sink-chosen id, unique among this connection's unreleased buffers.
+    pub buffer_id: u64,
+    /// An announced, not retired segment.
+    pub segment: u32,
+    /// Where the payload starts in the segment.
+    pub offset: u64,
+}
+
+impl SharedBuffer {
+    pub(crate) fn encode_tail(&self, out: &mut Vec<u8>) {
+        out.varint(self.buffer_id);
+        out.varint(self.segment.into());
+        out.varint(self.offset);
+    }
+
+    pub(crate) fn decode_tail(
+        header: BufferHeader,
+        reader: &mut BodyReader<'_>,
+    ) -> Result<SharedBuffer, ProtocolError> {
+        Ok(SharedBuffer {
+            header,
+            buffer_id: reader.varint("shared-buffer.buffer_id")?,
+            segment: reader.varint_u32("shared-buffer.segment")?,
+            offset: reader.varint("shared-buffer.offset")?,
+        })
+    }
+}
+
+/// The sink will not reference `segment` again; the src unmaps it once the
+/// buffers it still holds are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RetireSegment {
+    /// A segment announced before.
+    pub segment: u32,
+}
+
+/// Shared buffers the src no longer uses (batched: every id that became free
+/// since the last `Release`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Release {
+    /// `SharedBuffer::buffer_id`s.
+    pub buffer_ids: Vec<u64>,
+}
+
+impl Release {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.varint(self.buffer_ids.len() as u64);
+        for id in &self.buffer_ids {
+            out.varint(*id);
+        }
+    }
+
+    fn decode(reader: &mut BodyReader<'_>) -> Result<Release, ProtocolError> {
+        let count = reader.varint("release.count")?;
+        // Every id takes at least one byte: a count beyond the body is a lie,
+        // refused before allocating for it.
+        if count > reader.remaining() as u64 {
+            return Err(ProtocolError::Truncated {
+                message: "release",
+                field: "release.buffer_ids",
+            });
+        }
+        let mut buffer_ids = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            buffer_ids.push(reader.varint("release.buffer_ids")?);
+        }
+        Ok(Release { buffer_ids })
     }
 }

@@ -39,6 +39,36 @@ fn buffer() -> impl Strategy<Value = (Message, Vec<u8>)> {
         )
 }
 
+fn shared_buffer() -> impl Strategy<Value = Message> {
+    (
+        (opt_u64(), opt_u64(), opt_u64(), opt_u64(), opt_u64()),
+        (any::<u32>(), 0u64..(64 << 20)),
+        (any::<u64>(), any::<u32>(), any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (pts, dts, duration, offset, offset_end),
+                (flags, payload_len),
+                (buffer_id, segment, segment_offset),
+            )| {
+                Message::SharedBuffer(SharedBuffer {
+                    header: BufferHeader {
+                        pts,
+                        dts,
+                        duration,
+                        offset,
+                        offset_end,
+                        flags,
+                        payload_len,
+                    },
+                    buffer_id,
+                    segment,
+                    offset: segment_offset,
+                })
+            },
+        )
+}
+
 fn event(direction: EventDirection) -> impl Strategy<Value = Message> {
     (
         any::<u32>(),
@@ -96,6 +126,11 @@ fn sink_message() -> impl Strategy<Value = (u32, Message, Vec<u8>)> {
                 .prop_map(move |(x, y, width, height, visible)| no_payload(
                     Message::WindowGeometry(WindowGeometry { x, y, width, height, visible })
                 )),
+            2 => shared_buffer().prop_map(no_payload),
+            1 => (any::<u32>(), any::<u64>())
+                .prop_map(move |(segment, size)| no_payload(Message::Segment(Segment { segment, size }))),
+            1 => any::<u32>()
+                .prop_map(move |segment| no_payload(Message::RetireSegment(RetireSegment { segment }))),
         ],
     )
         .prop_map(|(stream, (message, payload))| (stream, message, payload))
@@ -108,6 +143,8 @@ fn src_message() -> impl Strategy<Value = (u32, Message, Vec<u8>)> {
             event(EventDirection::Upstream),
             heartbeat(),
             goodbye(),
+            proptest::collection::vec(any::<u64>(), 0..200)
+                .prop_map(|buffer_ids| Message::Release(Release { buffer_ids })),
             (any::<u64>(), any::<u64>()).prop_map(|(max_bytes, max_buffers)| Message::Credit(
                 Credit {
                     max_bytes,

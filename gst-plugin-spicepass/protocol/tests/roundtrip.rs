@@ -250,7 +250,7 @@ fn version_mismatch_names_both_versions() {
     let error = first_error(Role::Src, Limits::default(), &wire);
     assert_eq!(
         error.to_string(),
-        "protocol version mismatch: we speak 1.0, the peer speaks 7.1"
+        "protocol version mismatch: we speak 1.1, the peer speaks 7.1"
     );
 }
 
@@ -387,7 +387,11 @@ fn messages_in_the_wrong_direction_are_refused() {
 
 #[test]
 fn unknown_kinds_are_skipped_only_from_a_newer_minor() {
-    for (minor, skipped) in [(0u16, false), (1, true)] {
+    for (minor, skipped) in [
+        (0u16, false),
+        (VERSION.minor, false),
+        (VERSION.minor + 1, true),
+    ] {
         let mut hello = Hello::new(Role::Sink, 1);
         hello.version.minor = minor;
         let mut wire = Vec::new();
@@ -533,4 +537,59 @@ fn payload_api_misuse_is_an_error_not_a_panic() {
     decoder.consume_payload(7).unwrap();
     assert_eq!(decoder.poll(), Ok(None));
     decoder.finish().unwrap();
+}
+
+#[test]
+fn shared_memory_messages_are_checked() {
+    // A release claiming more ids than its body could hold is refused before allocating.
+    let mut wire = Vec::new();
+    Hello::new(Role::Src, 1).encode(&mut wire).unwrap();
+    // kind 11, body 4: stream 0, seq 0, count 1000 (2 bytes), no ids.
+    wire.extend_from_slice(&[11, 4, 0, 0, 0xe8, 0x07]);
+    assert_eq!(
+        first_error(Role::Sink, Limits::default(), &wire),
+        ProtocolError::Truncated {
+            message: "release",
+            field: "release.buffer_ids"
+        }
+    );
+    // Segments and shared buffers only come from the sink, releases only from the src.
+    let mut src = Encoder::new(Role::Src, Limits::default());
+    let segment = Message::Segment(Segment {
+        segment: 1,
+        size: 4096,
+    });
+    assert!(matches!(
+        src.encode(0, &segment, &mut Vec::new()),
+        Err(ProtocolError::WrongDirection { .. })
+    ));
+    let mut sink = Encoder::new(Role::Sink, Limits::default());
+    let release = Message::Release(Release {
+        buffer_ids: vec![1],
+    });
+    assert!(matches!(
+        sink.encode(0, &release, &mut Vec::new()),
+        Err(ProtocolError::WrongDirection { .. })
+    ));
+    // A shared buffer above the peer's max_payload is refused like an inline one.
+    let mut small = Encoder::new(
+        Role::Sink,
+        Limits {
+            max_body: 1024,
+            max_payload: 100,
+        },
+    );
+    let big = Message::SharedBuffer(SharedBuffer {
+        header: BufferHeader {
+            payload_len: 101,
+            ..BufferHeader::default()
+        },
+        buffer_id: 0,
+        segment: 0,
+        offset: 0,
+    });
+    assert!(matches!(
+        small.encode(0, &big, &mut Vec::new()),
+        Err(ProtocolError::TooLarge { .. })
+    ));
 }

@@ -20,8 +20,8 @@ fn hello_example() {
     hello.encode(&mut wire).unwrap();
     assert_eq!(
         hex(&wire),
-        "53 50 43 50 41 53 53 0a 01 00 00 00 25 00 \
-         00 1f 00 00 00 00 00 00 00 89 67 45 23 01 00 00 00 \
+        "53 50 43 50 41 53 53 0a 01 00 01 00 25 00 \
+         00 3f 00 00 00 00 00 00 00 89 67 45 23 01 00 00 00 \
          00 00 10 00 00 00 00 04 00 00 00 00 e8 03 00 00 03 61 62 63"
     );
 }
@@ -95,4 +95,37 @@ fn frame_examples() {
     let mut wire = Vec::new();
     encoder.encode(0, &credit, &mut wire).unwrap();
     assert_eq!(hex(&wire), "04 07 00 00 80 80 80 04 40");
+}
+
+#[test]
+fn shared_memory_examples() {
+    let size = 1920 * 1080 * 4;
+    let mut sink = Encoder::new(Role::Sink, Limits::default());
+    let mut wire = Vec::new();
+    sink.encode(
+        0,
+        &Message::Segment(Segment { segment: 1, size }),
+        &mut wire,
+    )
+    .unwrap();
+    assert_eq!(hex(&wire), "08 07 00 00 01 80 a0 fa 03");
+    wire.clear();
+    let shared = Message::SharedBuffer(SharedBuffer {
+        header: BufferHeader {
+            payload_len: size,
+            ..BufferHeader::default()
+        },
+        buffer_id: 0,
+        segment: 1,
+        offset: 0,
+    });
+    sink.encode(0, &shared, &mut wire).unwrap();
+    assert_eq!(hex(&wire), "09 0c 00 01 00 00 00 80 a0 fa 03 00 01 00");
+    let mut src = Encoder::new(Role::Src, Limits::default());
+    wire.clear();
+    let release = Message::Release(Release {
+        buffer_ids: vec![0],
+    });
+    src.encode(0, &release, &mut wire).unwrap();
+    assert_eq!(hex(&wire), "0b 04 00 00 01 00");
 }

@@ -15,7 +15,8 @@
 //! `gst_video_overlay_set_render_rectangle` on the sink, before playing or, with
 //! `render-rect-after=N`, after the N-th buffer), `video-sink=ELEMENT` (client decodes and
 //! renders with `ELEMENT name=out`, properties included, instead of counting buffers in a
-//! fakesink), `checksum=false` (`sum=-`: for throughput runs).
+//! fakesink), `checksum=false` (`sum=-`: for throughput runs), `memfd-threshold=N` (the
+//! sink's shared-memory threshold; 0 = socket only).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -145,7 +146,10 @@ fn main() {
 
 fn guest_pipeline(uri: &str, head: &str, options: &Options) -> gst::Pipeline {
     let policy = options.get("drop-policy").unwrap_or("block");
-    let desc = format!("{head} ! spicepasssink name=sink uri={uri} drop-policy={policy}");
+    let mut desc = format!("{head} ! spicepasssink name=sink uri={uri} drop-policy={policy}");
+    if let Some(threshold) = options.num("memfd-threshold") {
+        desc.push_str(&format!(" memfd-threshold={threshold}"));
+    }
     launch(&desc)
 }
 

@@ -8,9 +8,11 @@
 
 mod outbox;
 mod payload;
+mod shared;
 mod worker;
 
 pub use outbox::{Outbox, SendError, WhenDisconnected, count_event};
+pub use shared::SharedPayload;
 pub use worker::Worker;
 
 use std::sync::LazyLock;
@@ -48,6 +50,8 @@ pub struct Config {
     /// Receiver window (src only): bytes and buffers the sender may have in flight.
     pub window_bytes: u64,
     pub window_buffers: u64,
+    /// Offer shared-memory payloads (`MEMFD_PAYLOADS`) when the link is a unix socket.
+    pub shared_memory: bool,
 }
 
 /// How a connection attempt or a connection ended badly.
@@ -64,6 +68,13 @@ pub enum SessionError {
     /// The peer closed the session because it does not accept us (auth, version, garbage).
     #[error("the peer refused the session: {0}")]
     Refused(String),
+    /// The peer misused shared memory (bad segment, fd, offset or release).
+    #[error("bad shared memory from {peer}: {source}")]
+    Shm {
+        peer: String,
+        #[source]
+        source: crate::shm::ShmError,
+    },
 }
 
 /// What the element does with what arrives. Called from the worker thread.
@@ -134,6 +145,7 @@ mod tests {
             heartbeat_timeout: Duration::from_secs(30),
             window_bytes: 0,
             window_buffers: 0,
+            shared_memory: false,
         };
         let (tx, rx) = mpsc::channel();
         let handler = Arc::new(Recorder(std::sync::Mutex::new(tx)));
@@ -207,6 +219,7 @@ mod tests {
             heartbeat_timeout: Duration::from_secs(5),
             window_bytes: 0,
             window_buffers: 0,
+            shared_memory: false,
         };
         let (tx, _rx) = mpsc::channel();
         let handler = Arc::new(Recorder(std::sync::Mutex::new(tx)));

@@ -18,6 +18,10 @@ pub(super) struct Connected {
     pub(super) credits: CreditSender,
     pub(super) granter: Option<CreditGranter>,
     pub(super) scratch: Vec<u8>,
+    /// Sink, shared memory negotiated: announced segments and buffers the src holds.
+    pub(super) shm_send: Option<super::shared::ShmSend>,
+    /// Src: released shared-buffer ids not written yet.
+    pub(super) pending_releases: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -27,6 +31,9 @@ pub(super) struct OutboxState {
     pub(super) stopping: bool,
     /// Goodbye sent: finish the current connection, do not make another.
     pub(super) closing: bool,
+    /// Generation of the last connection that passed the handshake. A failed write may
+    /// drop `connected` before the worker notices; this still says it was connected.
+    pub(super) last_connected: u64,
 }
 
 /// The sending half, shared by the streaming thread, event handlers and the worker.
@@ -114,7 +121,27 @@ impl Outbox {
         header: &BufferHeader,
         payload: &[u8],
         when_disconnected: WhenDisconnected,
+        before_send: impl FnMut(u64) -> bool,
+    ) -> Result<u64, SendError> {
+        self.send_buffer_with(
+            header,
+            when_disconnected,
+            before_send,
+            |c, cancel, timeout| {
+                Self::write(c, &Message::Buffer(*header), payload, cancel, timeout)
+                    .map(|()| payload.len())
+            },
+        )
+    }
+
+    /// The credit and peer waits of every buffer send; `write` puts the frame(s) on the
+    /// link and returns the payload bytes it wrote.
+    pub(super) fn send_buffer_with(
+        &self,
+        header: &BufferHeader,
+        when_disconnected: WhenDisconnected,
         mut before_send: impl FnMut(u64) -> bool,
+        write: impl FnOnce(&mut Connected, &Canceller, Duration) -> Result<usize, WriteError>,
     ) -> Result<u64, SendError> {
         let mut state = self.lock();
         loop {
@@ -149,13 +176,8 @@ impl Outbox {
             _ => return Err(SendError::Lost("peer changed while sending".into())),
         }
         let c = state.connected.as_mut().expect("checked");
-        let result = Self::write(
-            c,
-            &Message::Buffer(*header),
-            payload,
-            &self.cancel,
-            self.write_timeout,
-        );
+        let result = write(c, &self.cancel, self.write_timeout);
+        let payload_len = *result.as_ref().unwrap_or(&0);
         if result.is_ok() {
             c.credits.on_sent(header.payload_len);
             let (bytes, buffers) = c.credits.available();
@@ -163,7 +185,7 @@ impl Outbox {
             self.stats.credits_buffers.store(buffers, Relaxed);
             Stats::add(&self.stats.buffers_sent, 1);
         }
-        self.finish_write(&mut state, generation, result, payload.len())
+        self.finish_write(&mut state, generation, result.map(drop), payload_len)
             .map(|_| generation)
     }
 

@@ -14,7 +14,9 @@ use spicepass_protocol::{
 use super::outbox::Outbox;
 use super::outbox::{Connected, OutboxState};
 use super::payload::PayloadMemory;
+use super::shared::{SharedBytes, ShmSend};
 use super::{Config, Handler, READ_CHUNK, STREAM_ID, SessionError, WAIT_SLICE, now_ns};
+use crate::shm::{ReceivedSegments, ShmError};
 use crate::stats::Stats;
 use crate::transport::{Canceller, Link, LinkError, Mode, Rendezvous};
 
@@ -126,12 +128,13 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
         };
         generation += 1;
         let result = serve(&config, &link, generation, handler.as_ref(), &outbox);
+        // A dead connection's shared buffers come back only now (the Connected was dropped
+        // above): wake a send waiting for a free slot.
+        outbox.cond.notify_all();
         let was_connected = {
             let mut state = outbox.lock();
-            let was = state
-                .connected
-                .take_if(|c| c.generation == generation)
-                .is_some();
+            let was = state.last_connected == generation;
+            state.connected.take_if(|c| c.generation == generation);
             outbox.cond.notify_all();
             was
         };
@@ -152,6 +155,19 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
                 );
                 if was_connected {
                     handler.lost(generation, &why);
+                }
+                if fatal {
+                    return;
+                }
+            }
+            Err(SessionError::Shm { source, .. }) => {
+                let fatal = !rendezvous.can_reconnect();
+                handler.protocol_error(
+                    &format!("{} sent bad shared memory: {source}", rendezvous.describe()),
+                    fatal,
+                );
+                if was_connected {
+                    handler.lost(generation, &source.to_string());
                 }
                 if fatal {
                     return;
@@ -200,7 +216,7 @@ fn serve(
     link: &Link,
     generation: u64,
     handler: &dyn Handler,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
 ) -> Result<String, SessionError> {
     let peer = config.address.to_string();
     let protocol = |source| SessionError::Protocol {
@@ -212,12 +228,19 @@ fn serve(
     hello.heartbeat_interval_ms =
         u32::try_from(config.heartbeat_interval.as_millis()).unwrap_or(u32::MAX);
     hello.auth_token = config.auth_token.clone();
+    if !(config.shared_memory && link.passes_fds()) {
+        hello.capabilities.0 &= !Capabilities::MEMFD_PAYLOADS.0;
+    }
     let mut bytes = Vec::new();
     hello.encode(&mut bytes).map_err(protocol)?;
     link.write_all(&[&bytes], &outbox.cancel, config.heartbeat_timeout)?;
 
     let mut decoder = Decoder::new(config.role, our_limits(config));
     let mut chunk = vec![0u8; READ_CHUNK];
+    // A src on a unix socket collects fds from the first byte on, so none can be lost
+    // whatever arrives together with the hello.
+    let mut segments = ReceivedSegments::default();
+    let collect_fds = config.role == Role::Src && config.shared_memory && link.passes_fds();
     let deadline = Instant::now() + config.heartbeat_timeout;
     let theirs = loop {
         if let Some(decoded) = decoder.poll().map_err(protocol)? {
@@ -230,7 +253,12 @@ fn serve(
         if remaining.is_zero() {
             return Err(LinkError::TimedOut(config.heartbeat_timeout).into());
         }
-        match link.read_some(&mut chunk, &outbox.cancel, remaining) {
+        let read = if collect_fds {
+            link.read_some_with_fds(&mut chunk, segments.fd_queue(), &outbox.cancel, remaining)
+        } else {
+            link.read_some(&mut chunk, &outbox.cancel, remaining)
+        };
+        match read {
             Ok(n) => {
                 decoder.push(&chunk[..n]);
                 Stats::add(&outbox.stats.bytes_received, n as u64);
@@ -238,6 +266,12 @@ fn serve(
             Err(LinkError::Closed) => {
                 decoder.finish().map_err(protocol)?;
                 return Ok("peer closed during the handshake".into());
+            }
+            Err(e @ LinkError::TooManyFds) => {
+                return Err(SessionError::Shm {
+                    peer: peer.clone(),
+                    source: ShmError::FdsTruncated(e),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -265,6 +299,7 @@ fn serve(
         }
     };
     let credits_on = session.capabilities.contains(Capabilities::CREDITS);
+    let shm_on = session.capabilities.contains(Capabilities::MEMFD_PAYLOADS);
     let mut granter = (config.role == Role::Src && credits_on)
         .then(|| CreditGranter::new(config.window_bytes, config.window_buffers));
     let initial_credit = granter.as_mut().map(|g| g.initial());
@@ -281,7 +316,10 @@ fn serve(
             },
             granter,
             scratch: Vec::with_capacity(64),
+            shm_send: (shm_on && config.role == Role::Sink).then(ShmSend::default),
+            pending_releases: Vec::new(),
         });
+        state.last_connected = generation;
         outbox.cond.notify_all();
     }
     Stats::add(&outbox.stats.connections, 1);
@@ -294,6 +332,11 @@ fn serve(
     handler.connected(generation, &session);
 
     let mut payloads = PayloadMemory::default();
+    let shm_receive = shm_on && config.role == Role::Src;
+    let shm_error = |source| SessionError::Shm {
+        peer: peer.clone(),
+        source,
+    };
     let mut liveness = Liveness::new(
         now_ns(),
         config.heartbeat_interval,
@@ -317,10 +360,12 @@ fn serve(
                 config,
                 &mut liveness,
                 &mut payloads,
+                shm_receive.then_some(&mut segments),
             )? {
                 return Ok(reason);
             }
         }
+        segments.check_pending().map_err(shm_error)?;
         if outbox.generation() != Some(generation) {
             return Ok("sending failed".into());
         }
@@ -337,7 +382,12 @@ fn serve(
         }
         let wait = Duration::from_nanos(liveness.next_deadline().saturating_sub(now_ns()))
             .clamp(Duration::from_millis(1), WAIT_SLICE);
-        match link.read_some(&mut chunk, &outbox.cancel, wait) {
+        let read = if shm_receive {
+            link.read_some_with_fds(&mut chunk, segments.fd_queue(), &outbox.cancel, wait)
+        } else {
+            link.read_some(&mut chunk, &outbox.cancel, wait)
+        };
+        match read {
             Ok(n) => {
                 decoder.push(&chunk[..n]);
                 liveness.on_received(now_ns());
@@ -347,6 +397,12 @@ fn serve(
             Err(LinkError::Closed) => {
                 decoder.finish().map_err(protocol)?;
                 return Ok("peer closed the connection".into());
+            }
+            Err(e @ LinkError::TooManyFds) => {
+                return Err(SessionError::Shm {
+                    peer: peer.clone(),
+                    source: ShmError::FdsTruncated(e),
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -360,28 +416,23 @@ fn dispatch(
     link: &Link,
     generation: u64,
     handler: &dyn Handler,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
     config: &Config,
     liveness: &mut Liveness,
     payloads: &mut PayloadMemory,
+    segments: Option<&mut ReceivedSegments>,
 ) -> Result<Option<String>, SessionError> {
     let protocol = |source| SessionError::Protocol {
         peer: config.address.to_string(),
         source,
     };
+    let shm_error = |source| SessionError::Shm {
+        peer: config.address.to_string(),
+        source,
+    };
     match frame.message {
         Message::Buffer(header) => {
-            {
-                let mut state = outbox.lock();
-                if let Some(g) = state
-                    .connected
-                    .as_mut()
-                    .filter(|c| c.generation == generation)
-                    .and_then(|c| c.granter.as_mut())
-                {
-                    g.on_received(header.payload_len).map_err(protocol)?;
-                }
-            }
+            receive_credit(outbox, generation, header.payload_len).map_err(protocol)?;
             let len = usize::try_from(header.payload_len).map_err(|_| {
                 protocol(ProtocolError::TooLarge {
                     field: "buffer.payload_len",
@@ -472,8 +523,64 @@ fn dispatch(
             )));
         }
         Message::WindowGeometry(geometry) => handler.window_geometry(generation, geometry),
+        Message::Segment(segment) => {
+            let segments = segments.ok_or(shm_error(ShmError::NotNegotiated("a segment")))?;
+            segments.announce(&segment).map_err(shm_error)?;
+        }
+        Message::RetireSegment(retire) => {
+            let segments = segments.ok_or(shm_error(ShmError::NotNegotiated("a segment")))?;
+            segments.retire(retire.segment).map_err(shm_error)?;
+        }
+        Message::SharedBuffer(shared) => {
+            let segments = segments.ok_or(shm_error(ShmError::NotNegotiated("a shared buffer")))?;
+            let range = segments.range(&shared).map_err(shm_error)?;
+            receive_credit(outbox, generation, shared.header.payload_len).map_err(protocol)?;
+            let bytes = SharedBytes::new(range, shared.buffer_id, generation, outbox);
+            // From here on, dropping the buffer releases it to the guest.
+            let buffer = gst::Buffer::from_slice(bytes);
+            liveness.on_received(now_ns());
+            Stats::add(&outbox.stats.buffers_received, 1);
+            handler.buffer(generation, shared.header, buffer);
+        }
+        Message::Release(release) => {
+            let mut freed = Vec::with_capacity(release.buffer_ids.len());
+            {
+                let mut state = outbox.lock();
+                let shm = state
+                    .connected
+                    .as_mut()
+                    .filter(|c| c.generation == generation)
+                    .and_then(|c| c.shm_send.as_mut())
+                    .ok_or(shm_error(ShmError::NotNegotiated("a release")))?;
+                for id in release.buffer_ids {
+                    freed.push(
+                        shm.outstanding
+                            .release(id)
+                            .map_err(|e| shm_error(e.into()))?,
+                    );
+                }
+                outbox.cond.notify_all();
+            }
+            // Back to their pools outside the lock.
+            drop(freed);
+        }
     }
     Ok(None)
+}
+
+/// Src: charges a received buffer to the credit window (a sender past its grant is a
+/// protocol error).
+fn receive_credit(outbox: &Outbox, generation: u64, payload_len: u64) -> Result<(), ProtocolError> {
+    let mut state = outbox.lock();
+    if let Some(g) = state
+        .connected
+        .as_mut()
+        .filter(|c| c.generation == generation)
+        .and_then(|c| c.granter.as_mut())
+    {
+        g.on_received(payload_len)?;
+    }
+    Ok(())
 }
 
 /// A session id that differs on every connection (and between processes).

@@ -13,11 +13,13 @@ use spicepass_protocol::{
 };
 
 use super::DropPolicy;
+use super::shared_memory::{self, CopyPool};
 use crate::endpoint::{EndpointSettings, ModeKind};
 use crate::event_codec;
 use crate::overlay_geometry::OverlayGeometry;
 use crate::session::{self, Handler, SendError, WhenDisconnected, Worker};
 use crate::stats::Stats;
+use crate::transport::Address;
 
 /// How long stopping waits for the peer to read what was sent and close its end.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -31,11 +33,15 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const DEFAULT_DROP_POLICY: DropPolicy = DropPolicy::Drop;
+/// Buffers at least this big go through shared memory when the client takes it: below,
+/// the socket copy costs less than announcing and releasing a reference.
+const DEFAULT_MEMFD_THRESHOLD: u64 = 256 * 1024;
 
 #[derive(Debug, Clone)]
 struct Settings {
     endpoint: EndpointSettings,
     drop_policy: DropPolicy,
+    memfd_threshold: u64,
 }
 
 impl Default for Settings {
@@ -43,6 +49,7 @@ impl Default for Settings {
         Self {
             endpoint: EndpointSettings::new(ModeKind::Listen),
             drop_policy: DEFAULT_DROP_POLICY,
+            memfd_threshold: DEFAULT_MEMFD_THRESHOLD,
         }
     }
 }
@@ -84,6 +91,8 @@ pub struct SpicepassSink {
     report: Arc<Mutex<Option<ClientReport>>>,
     geometry: Arc<Mutex<GeometryState>>,
     stats: Arc<Stats>,
+    /// Where big buffers from foreign memory are copied into (streaming thread).
+    copy_pool: Mutex<CopyPool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -395,26 +404,36 @@ impl SpicepassSink {
         let Some(outbox) = self.outbox() else {
             return Err(gst::FlowError::Flushing);
         };
-        let policy = lock(&self.settings).drop_policy;
-        let map = buffer.map_readable().map_err(|_| {
-            gst::element_imp_error!(self, gst::ResourceError::Read, ("Cannot map a buffer"));
-            gst::FlowError::Error
-        })?;
-        let header = header_of(&buffer, map.len() as u64);
+        let (policy, threshold) = {
+            let settings = lock(&self.settings);
+            (settings.drop_policy, settings.memfd_threshold)
+        };
         let when = match policy {
             DropPolicy::Drop => WhenDisconnected::Fail,
             DropPolicy::Block => WhenDisconnected::WaitForPeer,
         };
-        match outbox.send_buffer(&header, &map, when, |generation| {
-            self.admit(&outbox, generation, &buffer)
-        }) {
+        let size = buffer.size();
+        let shared = threshold > 0 && size as u64 >= threshold && outbox.shared_memory();
+        let result = if shared {
+            self.send_shared(&outbox, &buffer, when)
+        } else {
+            let map = buffer.map_readable().map_err(|_| {
+                gst::element_imp_error!(self, gst::ResourceError::Read, ("Cannot map a buffer"));
+                gst::FlowError::Error
+            })?;
+            let header = header_of(&buffer, map.len() as u64);
+            outbox.send_buffer(&header, &map, when, |generation| {
+                self.admit(&outbox, generation, &buffer)
+            })
+        };
+        match result {
             Ok(_) => {
                 gst::trace!(
                     CAT,
                     imp = self,
-                    "sent buffer pts {:?} ({} bytes)",
+                    "sent buffer pts {:?} ({size} bytes{})",
                     buffer.pts(),
-                    map.len()
+                    if shared { ", shared memory" } else { "" }
                 );
                 Ok(gst::FlowSuccess::Ok)
             }
@@ -438,13 +457,59 @@ impl SpicepassSink {
                 gst::element_imp_error!(
                     self,
                     gst::StreamError::Encode,
-                    ("Cannot send a buffer of {} bytes: {e}", map.len()),
+                    ("Cannot send a buffer of {size} bytes: {e}"),
                     ["raise max-message-size on the spicepasssrc"]
                 );
                 Err(gst::FlowError::Error)
             }
             Err(SendError::Flushing | SendError::Stopping) => Err(gst::FlowError::Flushing),
         }
+    }
+
+    /// A big buffer by reference: as is if it already lives in one of our segments
+    /// (upstream took our pool), else copied once into a segment of the private pool.
+    fn send_shared(
+        &self,
+        outbox: &session::Outbox,
+        buffer: &gst::Buffer,
+        when: WhenDisconnected,
+    ) -> Result<u64, SendError> {
+        let payload = match shared_memory::locate(buffer) {
+            Some(payload) => {
+                Stats::add(&self.stats.shm_buffers_zero_copy, 1);
+                payload
+            }
+            None => {
+                let payload = lock(&self.copy_pool).copy_in(buffer, outbox)?;
+                Stats::add(&self.stats.shm_buffers_copied, 1);
+                payload
+            }
+        };
+        let header = header_of(buffer, buffer.size() as u64);
+        outbox.send_shared_buffer(&header, payload, when, |generation| {
+            self.admit(outbox, generation, buffer)
+        })
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Allocation(q) = query.view_mut() {
+            let settings = lock(&self.settings);
+            // Only a unix socket (or an fd that may be one) can carry shared memory.
+            let fds_possible = matches!(
+                settings.endpoint.address(),
+                Ok(Address::Unix(_) | Address::Fd(_))
+            );
+            let threshold = settings.memfd_threshold;
+            drop(settings);
+            let proposed = fds_possible && shared_memory::propose_pool(q, threshold);
+            gst::debug!(
+                CAT,
+                imp = self,
+                "allocation query: memfd pool proposed: {proposed}"
+            );
+            return proposed;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -604,6 +669,7 @@ impl SpicepassSink {
             }
             gst::info!(CAT, imp = self, "stopped");
         }
+        lock(&self.copy_pool).stop();
     }
 }
 
@@ -645,6 +711,13 @@ impl ObjectSubclass for SpicepassSink {
                     |imp| imp.sink_event(event),
                 )
             })
+            .query_function(|pad, parent, query| {
+                SpicepassSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
             .build();
         Self {
             sinkpad,
@@ -654,6 +727,7 @@ impl ObjectSubclass for SpicepassSink {
             report: Arc::new(Mutex::new(None)),
             geometry: Arc::new(Mutex::new(GeometryState::default())),
             stats: Arc::new(Stats::new()),
+            copy_pool: Mutex::new(CopyPool::default()),
         }
     }
 }
@@ -669,6 +743,19 @@ impl ObjectImpl for SpicepassSink {
                     .mutable_playing()
                     .build(),
             );
+            props.push(
+                glib::ParamSpecUInt64::builder("memfd-threshold")
+                    .nick("Shared-memory threshold")
+                    .blurb(
+                        "Buffers of at least this many bytes travel as references to sealed \
+                         memfd segments (SCM_RIGHTS) when the transport is a unix socket and \
+                         the client supports it; smaller ones, and other transports, go \
+                         through the socket. 0 disables shared memory",
+                    )
+                    .default_value(DEFAULT_MEMFD_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+            );
             props
         });
         PROPERTIES.as_ref()
@@ -680,6 +767,10 @@ impl ObjectImpl for SpicepassSink {
             settings.drop_policy = value.get().expect("type checked upstream");
             return;
         }
+        if pspec.name() == "memfd-threshold" {
+            settings.memfd_threshold = value.get().expect("type checked upstream");
+            return;
+        }
         if let Err(e) = settings.endpoint.set_property(value, pspec) {
             gst::warning!(CAT, imp = self, "{}: {e}", pspec.name());
         }
@@ -688,6 +779,7 @@ impl ObjectImpl for SpicepassSink {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         match pspec.name() {
             "drop-policy" => lock(&self.settings).drop_policy.to_value(),
+            "memfd-threshold" => lock(&self.settings).memfd_threshold.to_value(),
             "stats" => self.stats.to_structure().to_value(),
             _ => lock(&self.settings)
                 .endpoint

@@ -10,6 +10,7 @@ use gst::prelude::*;
 
 mod imp;
 mod overlay_iface;
+mod shared_memory;
 
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]

@@ -18,7 +18,7 @@ mod spice;
 
 pub use address::{Address, AddressError, DEFAULT_SPICE_PORT_NAME, Mode};
 pub use cancel::Canceller;
-pub use link::{Link, LinkError};
+pub use link::{Link, LinkError, MAX_FDS_PER_READ};
 pub use rendezvous::Rendezvous;
 
 use std::os::fd::BorrowedFd;

@@ -110,18 +110,40 @@ pub trait Backend {
     /// Queues (or performs) one decode job.
     fn decode(&mut self, job: DecodeJob<'_>) -> Result<(), Self::Error>;
 
-    /// The decoded pictures still used as references, by timestamp. Pictures not listed
-    /// may be recycled once they are output.
+    /// Every decoded picture the device must keep, by timestamp: references *and*
+    /// pictures decoded but still waiting for output (reordering holds them back).
+    /// Pictures not listed may be recycled once the element has pushed them.
     fn set_references(&mut self, timestamps: &[u64]);
 }
 
-/// A state machine's verdict on one input frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Show the picture with this timestamp (just decoded, or an existing one).
-    Show(u64),
-    /// Decoded but not shown (VP8/VP9 hidden frames such as alt-refs).
-    Hidden,
+/// What the element does after one decode call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Pictures to push now, in presentation order: (input frame timestamp, picture
+    /// timestamp). Usually equal; VP9 `show_existing_frame` shows an older picture for
+    /// the current frame.
+    pub show: Vec<(u64, u64)>,
+    /// Input frames (by timestamp) that will never be shown (VP8/VP9 hidden frames,
+    /// MPEG-2 B-frames with a broken link...).
+    pub discard: Vec<u64>,
+}
+
+impl Outcome {
+    /// The frame's own picture, shown now.
+    pub fn shown(timestamp: u64) -> Self {
+        Self {
+            show: vec![(timestamp, timestamp)],
+            discard: Vec::new(),
+        }
+    }
+
+    /// The frame is never shown.
+    pub fn discarded(timestamp: u64) -> Self {
+        Self {
+            show: Vec::new(),
+            discard: vec![timestamp],
+        }
+    }
 }
 
 /// Why a frame was not decoded.

@@ -65,7 +65,12 @@ impl FwhtDecoder {
             .map_err(DecodeError::Backend)?;
         self.reference = Some(timestamp);
         backend.set_references(&[timestamp]);
-        Ok(Outcome::Show(timestamp))
+        Ok(Outcome::shown(timestamp))
+    }
+
+    /// Pictures still waiting for output: none, FWHT shows every frame at once.
+    pub fn drain(&mut self) -> Vec<(u64, u64)> {
+        Vec::new()
     }
 
     /// Forgets the reference (flush/seek): decoding restarts at the next I-frame.
@@ -147,7 +152,7 @@ mod tests {
         ];
         for (n, f) in stream.iter().enumerate() {
             let ts = frame_timestamp(n as u32);
-            assert_eq!(dec.decode(f, ts, &mut backend).unwrap(), Outcome::Show(ts));
+            assert_eq!(dec.decode(f, ts, &mut backend).unwrap(), Outcome::shown(ts));
             assert_eq!(backend.references, vec![ts]);
         }
         let refs: Vec<u64> = backend

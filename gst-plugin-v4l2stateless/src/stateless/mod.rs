@@ -11,6 +11,7 @@ pub mod backend;
 pub mod fwht;
 pub mod h264;
 pub mod recording;
+mod tentative;
 pub mod vp8;
 pub mod vp9;
 
@@ -20,6 +21,15 @@ pub mod vp9;
 /// so a timestamp is `frame_number * 1000` ns and survives the timeval round trip.
 pub fn frame_timestamp(frame_number: u32) -> u64 {
     u64::from(frame_number) * 1000
+}
+
+/// The inverse of [`frame_timestamp`]: the frame number an input frame timestamp
+/// stands for (`None` for timestamps no input frame has, e.g. VP9 packed subframes).
+pub fn frame_number(timestamp: u64) -> Option<u32> {
+    if !timestamp.is_multiple_of(1000) {
+        return None;
+    }
+    u32::try_from(timestamp / 1000).ok()
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ fn vp8_key_then_inter_frames_reference_the_previous_picture() {
     let mut be = RecordingBackend::default();
     for (n, frame) in input.iter().enumerate() {
         let ts = frame_timestamp(n as u32);
-        assert_eq!(dec.decode(frame, ts, &mut be).unwrap(), Outcome::Show(ts));
+        assert_eq!(dec.decode(frame, ts, &mut be).unwrap(), Outcome::shown(ts));
     }
     assert_eq!(be.jobs.len(), input.len());
     assert_eq!(
@@ -94,7 +94,7 @@ fn vp8_inter_frame_first_is_skipped_until_a_key_frame() {
     assert!(be.jobs.is_empty());
     assert_eq!(
         dec.decode(input[0], 2000, &mut be).unwrap(),
-        Outcome::Show(2000)
+        Outcome::shown(2000)
     );
 }
 
@@ -165,7 +165,7 @@ fn vp9_superframe_frames_get_distinct_timestamps() {
     dec.decode(input[0], 0, &mut be).unwrap();
     let chunk = build_superframe(&[input[1], input[2]]);
     let outcome = dec.decode(&chunk, 5000, &mut be).unwrap();
-    assert_eq!(outcome, Outcome::Show(5000));
+    assert_eq!(outcome, Outcome::shown(5000));
     assert_eq!(be.jobs.len(), 3);
     assert_ne!(be.jobs[1].timestamp, be.jobs[2].timestamp);
     assert_eq!(be.jobs[1].timestamp % 1000, 0, "whole microseconds");
@@ -183,4 +183,13 @@ fn vp9_inter_frame_without_key_frame_is_a_bitstream_error() {
     for len in 0..input[0].len().min(64) {
         let _ = dec.decode(&input[0][..len], 0, &mut be);
     }
+}
+
+#[test]
+fn frame_numbers_survive_the_timestamp_round_trip() {
+    for n in [0, 1, 999, 1 << 31, u32::MAX] {
+        assert_eq!(super::frame_number(frame_timestamp(n)), Some(n));
+    }
+    assert_eq!(super::frame_number(1500), None);
+    assert_eq!(super::frame_number(u64::MAX / 1000 * 1000), None);
 }

@@ -6,6 +6,7 @@ use mediapass_codecparsers::vp8::{Vp8FrameHeader, Vp8Parser};
 use v4l2r::bindings;
 
 use super::backend::{Backend, Control, DecodeError, DecodeJob, Outcome};
+use super::tentative::parse_on_copy;
 
 /// `kf_ymode_prob` and `kf_uv_mode_prob` (RFC 6386 section 11.2).
 const KEY_FRAME_Y_MODE_PROBS: [u8; 4] = [145, 156, 163, 128];
@@ -109,10 +110,7 @@ impl Vp8Decoder {
         timestamp: u64,
         backend: &mut B,
     ) -> Result<Outcome, DecodeError<B::Error>> {
-        let mut parser = self.parser.clone();
-        let header = parser
-            .parse_frame(frame)
-            .map_err(|e| DecodeError::Bitstream(e.to_string()))?;
+        let (parser, header) = parse_on_copy(&self.parser, |p| p.parse_frame(frame))?;
         if !header.key_frame && (self.refs.last.is_none() || self.refs.golden.is_none()) {
             return Err(DecodeError::Bitstream(
                 "VP8 inter frame without reference pictures".into(),
@@ -139,10 +137,15 @@ impl Vp8Decoder {
         self.refs.update(&header, timestamp);
         backend.set_references(&self.refs.live());
         Ok(if header.show_frame {
-            Outcome::Show(timestamp)
+            Outcome::shown(timestamp)
         } else {
-            Outcome::Hidden
+            Outcome::discarded(timestamp)
         })
+    }
+
+    /// Pictures still waiting for output: none, VP8 shows pictures in decode order.
+    pub fn drain(&mut self) -> Vec<(u64, u64)> {
+        Vec::new()
     }
 
     /// Forgets all references (flush/seek): decoding restarts at the next key frame.

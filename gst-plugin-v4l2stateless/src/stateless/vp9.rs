@@ -10,6 +10,7 @@ use mediapass_codecparsers::vp9::{
 use v4l2r::bindings;
 
 use super::backend::{Backend, Control, DecodeError, DecodeJob, Outcome};
+use super::tentative::parse_on_copy;
 
 /// Hidden frames packed in a superframe with a shown one share its input frame, so they
 /// get timestamps from a range frame numbers never reach (2^31 and up), still whole
@@ -80,8 +81,8 @@ impl Vp9Decoder {
     }
 
     /// Decodes a chunk (a frame or a superframe) that arrived as input frame
-    /// `frame_timestamp` (see [`super::frame_timestamp`]). The outcome is the chunk's
-    /// shown picture, if any.
+    /// `frame_timestamp` (see [`super::frame_timestamp`]). The outcome shows the
+    /// chunk's shown picture, or discards the input frame if it shows none.
     pub fn decode<B: Backend>(
         &mut self,
         chunk: &[u8],
@@ -90,7 +91,7 @@ impl Vp9Decoder {
     ) -> Result<Outcome, DecodeError<B::Error>> {
         let frames = split_superframe(chunk).map_err(|e| DecodeError::Bitstream(e.to_string()))?;
         let count = frames.len();
-        let mut outcome = Outcome::Hidden;
+        let mut shown = None;
         for (i, frame) in frames.into_iter().enumerate() {
             // The last frame of a chunk is its own; earlier ones are packed hidden frames.
             let timestamp = if i + 1 == count {
@@ -99,23 +100,32 @@ impl Vp9Decoder {
                 self.subframes += 1;
                 (SUBFRAME_BASE + self.subframes) * 1000
             };
-            if let Outcome::Show(ts) = self.decode_frame(frame, timestamp, backend)? {
-                outcome = Outcome::Show(ts);
+            if let Some(picture) = self.decode_frame(frame, timestamp, backend)? {
+                shown = Some(picture);
             }
         }
-        Ok(outcome)
+        Ok(match shown {
+            Some(picture) => Outcome {
+                show: vec![(frame_timestamp, picture)],
+                discard: Vec::new(),
+            },
+            None => Outcome::discarded(frame_timestamp),
+        })
     }
 
+    /// Pictures still waiting for output: none, VP9 shows pictures in decode order.
+    pub fn drain(&mut self) -> Vec<(u64, u64)> {
+        Vec::new()
+    }
+
+    /// Decodes one frame of a chunk; returns the picture it shows, if any.
     fn decode_frame<B: Backend>(
         &mut self,
         frame: &[u8],
         timestamp: u64,
         backend: &mut B,
-    ) -> Result<Outcome, DecodeError<B::Error>> {
-        let mut parser = self.parser.clone();
-        let parsed = parser
-            .parse_frame(frame)
-            .map_err(|e| DecodeError::Bitstream(e.to_string()))?;
+    ) -> Result<Option<u64>, DecodeError<B::Error>> {
+        let (parser, parsed) = parse_on_copy(&self.parser, |p| p.parse_frame(frame))?;
         let header = &parsed.header;
         if header.show_existing_frame {
             let slot = usize::from(header.frame_to_show_map_idx);
@@ -125,7 +135,7 @@ impl Vp9Decoder {
                 )));
             };
             self.parser = parser;
-            return Ok(Outcome::Show(shown));
+            return Ok(Some(shown));
         }
         if !header.frame_is_intra() {
             if let Some(&missing) = header
@@ -182,11 +192,7 @@ impl Vp9Decoder {
         backend.set_references(&live);
         let shown = header.show_frame;
         self.last_header = Some(parsed.header);
-        Ok(if shown {
-            Outcome::Show(timestamp)
-        } else {
-            Outcome::Hidden
-        })
+        Ok(shown.then_some(timestamp))
     }
 
     /// Forgets all references and parser state (flush/seek).

@@ -5,7 +5,7 @@
 use std::os::fd::AsRawFd;
 
 use v4l2r::bindings;
-use v4l2r::ioctl::{CtrlId, CtrlWhich, QueryCtrlFlags, query_ext_ctrl, s_ext_ctrls};
+use v4l2r::ioctl::{CtrlId, CtrlWhich, QueryCtrlFlags, g_ctrl, query_ext_ctrl, s_ext_ctrls};
 
 use crate::stateless::backend::Control;
 
@@ -48,4 +48,9 @@ pub fn exists(video: &impl AsRawFd, id: u32) -> bool {
         return false;
     };
     query_ext_ctrl::<bindings::v4l2_query_ext_ctrl>(video, id, QueryCtrlFlags::empty()).is_ok()
+}
+
+/// The current value of a plain (integer or menu) control, e.g. the H.264 decode mode.
+pub fn value(video: &impl AsRawFd, id: u32) -> Option<i32> {
+    g_ctrl(video, id).ok()
 }

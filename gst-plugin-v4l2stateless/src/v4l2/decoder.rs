@@ -158,6 +158,11 @@ impl RequestDecoder {
         controls::exists(&self.video, id)
     }
 
+    /// Current value of an integer or menu control (`None` if the driver has none).
+    pub fn control_value(&self, id: u32) -> Option<i32> {
+        controls::value(&self.video, id)
+    }
+
     /// Sets the bitstream format (codec fourcc, coded size, buffer size).
     pub fn set_output_format(
         &mut self,

@@ -7,6 +7,7 @@ use v4l2r::bindings;
 use crate::codec::Codec;
 use crate::stateless::backend::{Backend, Control, DecodeError, Outcome};
 use crate::stateless::fwht::FwhtDecoder;
+use crate::stateless::h264::{DecodeMode, H264Decoder};
 use crate::stateless::vp8::Vp8Decoder;
 use crate::stateless::vp9::Vp9Decoder;
 
@@ -27,17 +28,26 @@ pub enum CodecState {
     Vp8(Box<Vp8Decoder>),
     Vp9(Box<Vp9Decoder>),
     Fwht(FwhtDecoder),
+    H264(Box<H264Decoder>),
 }
 
 impl CodecState {
-    /// `has_control`: asks the driver whether an optional control exists.
-    pub fn new(codec: Codec, has_control: impl Fn(u32) -> bool) -> Option<Self> {
+    /// `has_control`: asks the driver whether an optional control exists;
+    /// `control_value`: the current value of a menu control.
+    pub fn new(
+        codec: Codec,
+        has_control: impl Fn(u32) -> bool,
+        control_value: impl Fn(u32) -> Option<i32>,
+    ) -> Option<Self> {
         match codec {
             Codec::Vp8 => Some(CodecState::Vp8(Box::new(Vp8Decoder::new()))),
             Codec::Vp9 => Some(CodecState::Vp9(Box::new(Vp9Decoder::new(has_control(
                 bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
             ))))),
             Codec::Fwht => Some(CodecState::Fwht(FwhtDecoder::new())),
+            Codec::H264 => Some(CodecState::H264(Box::new(H264Decoder::new(h264_mode(
+                control_value,
+            ))))),
             _ => None,
         }
     }
@@ -71,6 +81,16 @@ impl CodecState {
                     is_8bit_420: info.bit_depth == 8 && info.subsampling_x && info.subsampling_y,
                 })
             }
+            CodecState::H264(d) => {
+                let info = d.peek(data)?;
+                Ok(Sequence {
+                    width: info.width,
+                    height: info.height,
+                    control: Some(info.control),
+                    capture_size_from_stream: false,
+                    is_8bit_420: info.is_8bit_420,
+                })
+            }
             CodecState::Fwht(d) => {
                 let (header, _) = d.peek(data)?;
                 if !header.is_i_frame() {
@@ -86,6 +106,19 @@ impl CodecState {
                         && header.chroma_divisors() == (2, 2),
                 })
             }
+        }
+    }
+
+    /// The visible size when it is smaller than the coded size and starts at the top
+    /// left (H.264 cropping of the right and bottom edges, the usual case).
+    pub fn display_size(&self, data: &[u8]) -> Option<(u32, u32)> {
+        match self {
+            CodecState::H264(d) => {
+                let info = d.peek(data).ok()?;
+                let (x, y, width, height) = info.crop;
+                (x == 0 && y == 0 && width > 0 && height > 0).then_some((width, height))
+            }
+            _ => None,
         }
     }
 
@@ -105,6 +138,7 @@ impl CodecState {
                 b >> 6 == 0b10 && show_existing == 0 && frame_type == 0
             }
             Codec::Fwht => FwhtHeader::parse(data).is_ok_and(|(h, _)| h.is_i_frame()),
+            Codec::H264 => H264Decoder::is_idr(data),
             _ => false,
         }
     }
@@ -119,14 +153,38 @@ impl CodecState {
             CodecState::Vp8(d) => d.decode(data, timestamp, backend),
             CodecState::Vp9(d) => d.decode(data, timestamp, backend),
             CodecState::Fwht(d) => d.decode(data, timestamp, backend),
+            CodecState::H264(d) => {
+                let decoded = d.decode(data, timestamp, backend)?;
+                let mut discard = decoded.dropped;
+                if !decoded.decoded_picture {
+                    discard.push(timestamp);
+                }
+                Ok(Outcome {
+                    show: decoded.output.into_iter().map(|t| (t, t)).collect(),
+                    discard,
+                })
+            }
         }
     }
 
+    /// Pictures decoded but still waiting for output, in presentation order, as
+    /// (input frame timestamp, picture timestamp): at EOS or before a new sequence.
+    pub fn drain(&mut self) -> Vec<(u64, u64)> {
+        match self {
+            CodecState::Vp8(d) => d.drain(),
+            CodecState::Vp9(d) => d.drain(),
+            CodecState::Fwht(d) => d.drain(),
+            CodecState::H264(d) => d.drain().into_iter().map(|t| (t, t)).collect(),
+        }
+    }
+
+    /// Forgets references and pictures waiting for output (flush/seek).
     pub fn reset(&mut self) {
         match self {
             CodecState::Vp8(d) => d.reset(),
             CodecState::Vp9(d) => d.reset(),
             CodecState::Fwht(d) => d.reset(),
+            CodecState::H264(d) => d.reset(),
         }
     }
 
@@ -136,6 +194,25 @@ impl CodecState {
             CodecState::Vp8(_) => 3,
             CodecState::Vp9(_) => 8,
             CodecState::Fwht(_) => 1,
+            // The largest DPB, plus the picture being decoded.
+            CodecState::H264(_) => 17,
         }
+    }
+}
+
+/// The decode mode and start code the driver currently selects: its defaults, which is
+/// also what GStreamer's v4l2codecs uses (it reads them and never sets them).
+fn h264_mode(control_value: impl Fn(u32) -> Option<i32>) -> DecodeMode {
+    let slice_based = control_value(bindings::V4L2_CID_STATELESS_H264_DECODE_MODE)
+        .is_none_or(|v| {
+            v as u32
+                == bindings::v4l2_stateless_h264_decode_mode_V4L2_STATELESS_H264_DECODE_MODE_SLICE_BASED
+        });
+    let annex_b = control_value(bindings::V4L2_CID_STATELESS_H264_START_CODE).is_some_and(|v| {
+        v as u32 == bindings::v4l2_stateless_h264_start_code_V4L2_STATELESS_H264_START_CODE_ANNEX_B
+    });
+    DecodeMode {
+        slice_based,
+        annex_b,
     }
 }

@@ -20,7 +20,7 @@ use crate::codec::{Codec, element_name};
 pub const FAKE_DEVICES_ENV: &str = "GST_V4L2STATELESS_FAKE_DEVICES";
 
 /// Codecs with a working element.
-const SUPPORTED: [Codec; 3] = [Codec::Vp8, Codec::Vp9, Codec::Fwht];
+const SUPPORTED: [Codec; 4] = [Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Fwht];
 
 /// Below Debian's v4l2codecs (PRIMARY + 1) and below software decoders: our elements
 /// are never autoplugged unless a user raises them with `GST_PLUGIN_FEATURE_RANK`.
@@ -162,6 +162,23 @@ fn sink_caps(codec: Codec) -> gst::Caps {
         // GStreamer has no FWHT caps: one whole frame (fwht_cframe_hdr + payload) per
         // buffer, as vicodec's stateful encoder writes them.
         Codec::Fwht => gst::Caps::builder("video/x-fwht").build(),
+        // One access unit per buffer in Annex-B form: h264parse converts avc input.
+        // Progressive 8-bit 4:2:0 profiles (field pictures are refused).
+        Codec::H264 => gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .field(
+                "profile",
+                gst::List::new([
+                    "constrained-baseline",
+                    "baseline",
+                    "main",
+                    "high",
+                    "constrained-high",
+                    "progressive-high",
+                ]),
+            )
+            .build(),
         _ => gst::Caps::new_empty(),
     }
 }

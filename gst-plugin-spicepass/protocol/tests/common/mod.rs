@@ -284,6 +284,33 @@ pub fn sink_session() -> (Hello, Vec<(u32, Message, Vec<u8>)>) {
         }),
         Vec::new(),
     ));
+    // Shared-memory payloads: a segment, buffers in it (predicted like
+    // inline ones, interleaved with them), its retirement.
+    frames.push((
+        0,
+        Message::Segment(Segment {
+            segment: 3,
+            size: 8_294_400 * 4,
+        }),
+        Vec::new(),
+    ));
+    for (i, header) in video_headers(6, |_| 8_294_400).into_iter().enumerate() {
+        frames.push((
+            1,
+            Message::SharedBuffer(SharedBuffer {
+                header,
+                buffer_id: i as u64,
+                segment: 3,
+                offset: (i as u64 % 4) * 8_294_400,
+            }),
+            Vec::new(),
+        ));
+    }
+    frames.push((
+        0,
+        Message::RetireSegment(RetireSegment { segment: 3 }),
+        Vec::new(),
+    ));
     frames.push((
         0,
         Message::Heartbeat(Heartbeat {
@@ -340,6 +367,20 @@ pub fn src_session() -> (Hello, Vec<(u32, Message, Vec<u8>)>) {
             live: true,
             latency_min: 0,
             latency_max: Some(u64::MAX),
+        }),
+        Vec::new(),
+    ));
+    frames.push((
+        0,
+        Message::Release(Release {
+            buffer_ids: vec![0, 2, 1, u64::MAX],
+        }),
+        Vec::new(),
+    ));
+    frames.push((
+        0,
+        Message::Release(Release {
+            buffer_ids: Vec::new(),
         }),
         Vec::new(),
     ));

@@ -152,11 +152,17 @@ fn dpb_entry(p: &Picture, timestamp: u64) -> bindings::v4l2_h264_dpb_entry {
     }
 }
 
+/// `V4L2_H264_DECODE_PARAM_FLAG_PFRAME` / `_BFRAME` (kernel 6.x uAPI; v4l2r's headers
+/// predate them). Drivers such as tegra-vde and rkvdec build their own lists from them.
+const DECODE_PARAM_FLAG_PFRAME: u32 = 0x08;
+const DECODE_PARAM_FLAG_BFRAME: u32 = 0x10;
+
 /// Where each DPB picture landed in `decode_params.dpb` (`None`: not listed).
 pub type DpbSlots = Vec<Option<u8>>;
 
 /// `v4l2_ctrl_h264_decode_params` of a frame: its first slice's syntax, its POC, and
 /// the reference frames in DPB order (non-existing frames have no buffer: left out).
+/// P/B flags follow the first slice's type.
 pub fn decode_params(
     slice: &SliceHeader,
     top_field_order_cnt: i32,
@@ -179,7 +185,10 @@ pub fn decode_params(
         flags: flag(
             slice.idr_pic_flag,
             bindings::V4L2_H264_DECODE_PARAM_FLAG_IDR_PIC,
-        ),
+        ) | flag(
+            matches!(slice.slice_type, SliceType::P | SliceType::Sp),
+            DECODE_PARAM_FLAG_PFRAME,
+        ) | flag(slice.slice_type == SliceType::B, DECODE_PARAM_FLAG_BFRAME),
         ..Default::default()
     };
     let mut slots = vec![None; dpb.len()];

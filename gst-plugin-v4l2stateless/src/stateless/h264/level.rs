@@ -27,7 +27,10 @@ fn max_dpb_mbs(sps: &Sps) -> u32 {
 /// Frame buffers of the DPB: from the level, or `max_dec_frame_buffering` when the VUI
 /// gives it; never below `max_num_ref_frames`, at most 16.
 pub fn dpb_size(sps: &Sps) -> usize {
-    let frame_mbs = (sps.pic_width_in_mbs() * sps.frame_height_in_mbs()).max(1);
+    let frame_mbs = sps
+        .pic_width_in_mbs()
+        .saturating_mul(sps.frame_height_in_mbs())
+        .max(1);
     let mut size = (max_dpb_mbs(sps) / frame_mbs) as usize;
     if let Some(vui) = &sps.vui
         && vui.bitstream_restriction_flag

@@ -236,8 +236,13 @@ impl H264Decoder {
         let order = poc.compute(&sps, &PocInput::from(first));
         dpb.update_frame_num_wrap(frame_num, max_frame_num);
 
-        // The DPB as this picture sees it, and the DPB after marking it.
-        let before = dpb.clone();
+        // The DPB as this picture sees it (nothing for an IDR picture, whose marking
+        // empties it first), and the DPB after marking it.
+        let before = if first.idr_pic_flag {
+            Dpb::default()
+        } else {
+            dpb.clone()
+        };
         let mut reference = Reference::Unused;
         let marking = first.dec_ref_pic_marking.clone().unwrap_or_default();
         if first.idr_pic_flag {
@@ -268,8 +273,8 @@ impl H264Decoder {
         if mmco5 {
             // 8.2.1: after MMCO 5 the picture counts from zero, as after an IDR.
             let temp = top.min(bottom);
-            top -= temp;
-            bottom -= temp;
+            top = top.wrapping_sub(temp);
+            bottom = bottom.wrapping_sub(temp);
         }
         output.extend(dpb.store(Picture {
             timestamp: Some(timestamp),
@@ -496,6 +501,8 @@ fn fill_frame_num_gap(
     frame_num: u32,
 ) -> Vec<u64> {
     let max_frame_num = sps.max_frame_num();
+    // A previous SPS may have allowed larger frame numbers (corrupt stream).
+    let prev_ref_frame_num = prev_ref_frame_num % max_frame_num;
     let missing = (frame_num + max_frame_num - prev_ref_frame_num - 1) % max_frame_num;
     let keep = missing.min(u32::from(sps.max_num_ref_frames).max(1));
     let mut output = Vec::new();

@@ -660,6 +660,9 @@ fn idr_outputs_prior_pictures_first() {
     let pics = [idr(0), p(1, 4), p(2, 2), idr(0), p(1, 2)];
     let run = run_pictures(&pics, 4, 2, 4);
     assert_eq!(frames(&run.output), [0, 2, 1, 3, 4]);
+    // An IDR picture references nothing: its DPB is empty, as GStreamer sends it.
+    assert_eq!(dpb_of(&run, 3), []);
+    assert_eq!(dpb_of(&run, 4), [(3, false)]);
 }
 
 #[test]
