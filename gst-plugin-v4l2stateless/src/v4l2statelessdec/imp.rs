@@ -165,9 +165,18 @@ impl V4l2StatelessDec {
             .codec
             .display_size(data)
             .unwrap_or((seq.width, seq.height));
-        let mut output_state = obj
-            .set_output_state(format, width, height, state.input_state.as_ref())
-            .map_err(|_| gst::FlowError::NotNegotiated)?;
+        let mut output_state = if seq.interlaced {
+            obj.set_interlaced_output_state(
+                format,
+                gst_video::VideoInterlaceMode::Interleaved,
+                width,
+                height,
+                state.input_state.as_ref(),
+            )
+        } else {
+            obj.set_output_state(format, width, height, state.input_state.as_ref())
+        }
+        .map_err(|_| gst::FlowError::NotNegotiated)?;
         if self.downstream_prefers_dmabuf() {
             let mut caps = output_state
                 .info()
@@ -535,6 +544,14 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "not started"))?;
         state.input_state = Some(input_state.clone());
+        if let Some(codec_data) = input_state.codec_data() {
+            let map = codec_data
+                .map_readable()
+                .map_err(|_| gst::loggable_error!(CAT, "unreadable codec_data"))?;
+            if let Err(e) = state.codec.codec_data(map.as_slice()) {
+                gst::warning!(CAT, imp = self, "ignoring codec_data: {e}");
+            }
+        }
         Ok(())
     }
 
