@@ -195,9 +195,16 @@ fn sink_caps(codec: Codec) -> gst::Caps {
 }
 
 fn pad_templates(codec: Codec) -> Result<[gst::PadTemplate; 2], glib::BoolError> {
-    let src_caps = gst_video::VideoCapsBuilder::new()
-        .format_list(super::copy::FORMATS.iter().map(|(_, f)| *f))
+    let formats = || super::copy::FORMATS.iter().map(|(_, f)| *f);
+    let mut src_caps = gst_video::VideoCapsBuilder::new()
+        .features([gst_allocators::CAPS_FEATURE_MEMORY_DMABUF])
+        .format_list(formats())
         .build();
+    src_caps.merge(
+        gst_video::VideoCapsBuilder::new()
+            .format_list(formats())
+            .build(),
+    );
     Ok([
         gst::PadTemplate::new(
             "sink",
