@@ -246,3 +246,75 @@ fn guest_blocked_without_client_stops_cleanly() {
     guest.assert_no_panic();
     assert!(!dir.path("s.sock").exists(), "socket removed on stop");
 }
+
+/// The same on a guest's virtio-serial port that is not there (not hot-plugged yet, or no
+/// host end): the sink keeps looking for it, and stopping still returns.
+#[test]
+fn guest_blocked_on_an_absent_port_stops_cleanly() {
+    let dir = TempDir::new("block-stop-dev");
+    let clip = make_clip(&dir, 30);
+    let uri = format!(
+        "spicepass+dev://{}",
+        dir.path("virtio-ports/org.mediapass.0").display()
+    );
+    let mut guest = Peer::spawn(
+        "guest",
+        &[
+            "guest",
+            &uri,
+            &play_clip(&clip),
+            "drop-policy=block",
+            "timeout-s=2",
+        ],
+    );
+    guest.wait_line("READY", LONG);
+    assert_eq!(guest.finish(LONG), 4, "{}", guest.story());
+    assert_eq!(guest.lines_with("TIMEOUT").len(), 1);
+    guest.assert_no_panic();
+}
+
+/// A relay in front of the guest (a SPICE proxy whose server is not up yet, an SSH tunnel)
+/// accepts the client and hangs up before saying anything: that is "no guest yet", not bad
+/// data. The client keeps trying and gets the whole stream once the relay reaches the guest.
+#[test]
+fn relay_hanging_up_before_the_hello_is_no_peer_yet() {
+    let dir = TempDir::new("relay-hangup");
+    let clip = make_clip(&dir, 30);
+    let guest_sock = dir.path("guest.sock");
+    let guest_uri = format!("spicepass+unix://{}", guest_sock.display());
+    let mut guest = Peer::spawn("guest", &["guest", &guest_uri, &play_clip(&clip)]);
+    guest.wait_line("READY", LONG);
+    let relay_path = dir.path("relay.sock");
+    let relay = UnixListener::bind(&relay_path).unwrap();
+    let relay_thread = std::thread::spawn(move || {
+        // Three connections refused by hanging up, then the real thing.
+        for _ in 0..3 {
+            drop(relay.accept().unwrap());
+        }
+        let (client, _) = relay.accept().unwrap();
+        let guest = std::os::unix::net::UnixStream::connect(&guest_sock).unwrap();
+        let (mut c_r, mut g_w) = (client.try_clone().unwrap(), guest.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c_r, &mut g_w);
+            let _ = g_w.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut g_r, mut c_w) = (guest, client);
+        let _ = std::io::copy(&mut g_r, &mut c_w);
+        let _ = c_w.shutdown(std::net::Shutdown::Write);
+        let _ = up.join();
+    });
+    let client_uri = format!("spicepass+unix://{}", relay_path.display());
+    let mut client = Peer::spawn("client", &["client", &client_uri]);
+    assert_eq!(
+        client.finish(LONG),
+        0,
+        "{}\n{}",
+        client.story(),
+        guest.story()
+    );
+    assert_eq!(guest.finish(LONG), 0, "{}", guest.story());
+    relay_thread.join().unwrap();
+    assert!(client.lines_with("ERROR").is_empty(), "{}", client.story());
+    client.assert_no_panic();
+    assert_identical_stream(&guest, &client);
+}

@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use common::*;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
@@ -27,6 +28,7 @@ const MSG_MAIN_CHANNELS_LIST: u16 = 104;
 const MSGC_MAIN_ATTACH_CHANNELS: u16 = 104;
 const MSG_PORT_INIT: u16 = 201;
 const MSG_PORT_EVENT: u16 = 202;
+const PORT_EVENT_OPENED: u8 = 0;
 const PORT_EVENT_CLOSED: u8 = 1;
 const LINK_ERR_PERMISSION_DENIED: u32 = 7;
 
@@ -87,11 +89,24 @@ fn accept_link(s: &mut TcpStream, password: &str) -> Option<(u8, u8)> {
 struct Relayed {
     to_guest: AtomicU64,
     to_client: AtomicU64,
+    /// SPICE sessions the client opened (main-channel links).
+    sessions: AtomicU64,
 }
 
 /// A SPICE server with a main channel and one port channel named [`PORT_NAME`] whose guest
 /// end is the unix socket `guest`. Returns its port.
 fn spice_server(password: &'static str, guest: PathBuf, relayed: Arc<Relayed>) -> u16 {
+    spice_server_with_late_guest(password, guest, relayed, Duration::ZERO)
+}
+
+/// The same, with a guest that opens its end of the port only `opens_after` the client
+/// linked the port channel (PORT_INIT says "closed", a PORT_EVENT says "opened" later).
+fn spice_server_with_late_guest(
+    password: &'static str,
+    guest: PathBuf,
+    relayed: Arc<Relayed>,
+    opens_after: Duration,
+) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -100,6 +115,7 @@ fn spice_server(password: &'static str, guest: PathBuf, relayed: Arc<Relayed>) -
             let Ok(mut s) = conn else { return };
             match accept_link(&mut s, password) {
                 Some((1, 0)) => {
+                    relayed.sessions.fetch_add(1, Ordering::Relaxed);
                     let mut init = 42u32.to_le_bytes().to_vec();
                     init.extend_from_slice(&[0; 28]);
                     s.write_all(&mini(MSG_MAIN_INIT, &init)).unwrap();
@@ -113,11 +129,22 @@ fn spice_server(password: &'static str, guest: PathBuf, relayed: Arc<Relayed>) -
                 Some((10, 0)) => {
                     let mut init = ((PORT_NAME.len() + 1) as u32).to_le_bytes().to_vec();
                     init.extend_from_slice(&9u32.to_le_bytes());
-                    init.push(1); // the guest has the port open
+                    init.push(u8::from(opens_after.is_zero())); // the guest has the port open
                     init.extend_from_slice(PORT_NAME.as_bytes());
                     init.push(0);
                     s.write_all(&mini(MSG_PORT_INIT, &init)).unwrap();
-                    relay(s, UnixStream::connect(&guest).unwrap(), relayed.clone());
+                    let (guest, relayed) = (guest.clone(), relayed.clone());
+                    std::thread::spawn(move || {
+                        if !opens_after.is_zero() {
+                            std::thread::sleep(opens_after);
+                            if s.write_all(&mini(MSG_PORT_EVENT, &[PORT_EVENT_OPENED]))
+                                .is_err()
+                            {
+                                return; // that session is gone
+                            }
+                        }
+                        relay(s, UnixStream::connect(&guest).unwrap(), relayed);
+                    });
                 }
                 Some(other) => panic!("unexpected channel {other:?}"),
                 None => {}
@@ -192,6 +219,40 @@ fn stream_crosses_a_spice_port_channel_byte_identical() {
     // The client's hello, credits and reports went back through the port channel.
     assert!(relayed.to_guest.load(Ordering::Relaxed) > 0);
     assert!(relayed.to_client.load(Ordering::Relaxed) > 60 * 100);
+}
+
+/// The guest opens its port long after the client linked (longer than the handshake
+/// timeout): the client keeps its one SPICE session instead of redialling, since every new
+/// SPICE connection makes the server drop its current client (the desktop viewer too).
+#[test]
+fn client_keeps_one_spice_session_until_the_guest_opens_the_port() {
+    let dir = TempDir::new("spice-late");
+    let clip = make_clip(&dir, 30);
+    let guest_sock = dir.path("guest.sock");
+    let guest_uri = format!("spicepass+unix://{}", guest_sock.display());
+    let mut guest = Peer::spawn("guest", &["guest", &guest_uri, &play_clip(&clip)]);
+    guest.wait_line("READY", LONG);
+    let relayed = Arc::new(Relayed::default());
+    // The client's handshake timeout (heartbeat-timeout) is 5 s.
+    let port =
+        spice_server_with_late_guest("pw", guest_sock, relayed.clone(), Duration::from_secs(8));
+    let uri = format!("spicepass+spice://127.0.0.1:{port}?port={PORT_NAME}&password=pw");
+    let mut client = Peer::spawn("client", &["client", &uri]);
+    assert_eq!(
+        client.finish(LONG),
+        0,
+        "client failed\n{}\n{}",
+        client.story(),
+        guest.story()
+    );
+    assert_eq!(guest.finish(LONG), 0, "guest failed\n{}", guest.story());
+    assert_identical_stream(&guest, &client);
+    assert_eq!(
+        relayed.sessions.load(Ordering::Relaxed),
+        1,
+        "{}",
+        client.story()
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! output directory, and a private registry so nothing leaks between runs.
 
 pub mod fluster;
+pub mod fwht;
 pub mod inspect;
 pub mod measure;
 pub mod v4l2stateless;

@@ -70,6 +70,7 @@ fn fake_devices_register_documented_elements() {
         [
             "v4l2statelessfwhtdec",
             "v4l2statelessh264dec",
+            "v4l2statelessmpeg2dec",
             "v4l2statelessvp8dec",
             "v4l2statelessvp9dec"
         ]

@@ -9,9 +9,11 @@
 //! The test FAILS (never skips) when the lab cannot start.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use mediapass_tests::fwht::{
+    guest_encode_and_split, hdr_records, header_word, is_i_frame, make_raw_input,
+};
 use mediapass_tests::vmlab::{Lab, LabCommand};
 
 const FRAMES: usize = 10;
@@ -20,78 +22,12 @@ const FRAMES: usize = 10;
 const WIDTH: usize = 640;
 const HEIGHT: usize = 480;
 
-/// A moving test pattern (so the encoder makes P-frames), raw I420.
-fn make_raw_input(path: &Path) {
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "videotestsrc",
-            "pattern=ball",
-            &format!("num-buffers={FRAMES}"),
-            "!",
-            &format!("video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate=30/1"),
-            "!",
-            "filesink",
-            &format!("location={}", path.display()),
-        ])
-        .status()
-        .expect("gst-launch-1.0 runs");
-    assert!(status.success(), "making the raw input failed");
-    let len = std::fs::metadata(path).unwrap().len() as usize;
-    assert_eq!(len, WIDTH * HEIGHT * 3 / 2 * FRAMES);
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Records of a `v4l2-ctl --stream-to-hdr` file: marker `rdhV`, big-endian u32 size,
-/// payload.
-fn hdr_records(data: &[u8]) -> Vec<&[u8]> {
-    let (mut pos, mut records) = (0, Vec::new());
-    while pos + 8 <= data.len() {
-        assert_eq!(&data[pos..pos + 4], b"rdhV", "bad record marker at {pos}");
-        let size = u32::from_be_bytes(data[pos + 4..pos + 8].try_into().unwrap()) as usize;
-        records.push(&data[pos + 8..pos + 8 + size]);
-        pos += 8 + size;
-    }
-    assert_eq!(pos, data.len(), "truncated hdr record");
-    records
-}
-
-/// Big-endian u32 number `index` of an `fwht_cframe_hdr` (3 = width, 4 = height,
-/// 5 = flags).
-fn header_word(frame: &[u8], index: usize) -> usize {
-    let bytes = frame[index * 4..index * 4 + 4].try_into().unwrap();
-    u32::from_be_bytes(bytes) as usize
-}
-
-/// `FWHT_FL_I_FRAME`.
-fn is_i_frame(frame: &[u8]) -> bool {
-    header_word(frame, 5) & (1 << 10) != 0
-}
-
-/// Runs in the guest. Splits the encoder's records into one file per frame with `od`
-/// and `tail`/`head` (the guest has no other tools we could rely on).
-const GUEST_SCRIPT: &str = r#"set -u
-R=$1
-dev_named() {
-  for v in /sys/class/video4linux/video*; do
-    [ "$(cat "$v/name")" = "$1" ] && { echo "/dev/${v##*/}"; return; }
-  done
-}
-enc=$(dev_named stateful-encoder) dec=$(dev_named stateful-decoder)
-timeout 240 v4l2-ctl -d "$enc" -x width=WIDTH,height=HEIGHT,pixelformat=YU12 -v pixelformat=FWHT \
-  --stream-mmap --stream-out-mmap --stream-count FRAMES --stream-from "$R/raw.yuv" \
-  --stream-to-hdr "$R/fwht.hdr" >"$R/encode.log" 2>&1
-echo $? >"$R/encode.status"
-mkdir -p "$R/frames"
-pos=0 n=0 total=$(stat -c %s "$R/fwht.hdr")
-while [ $((pos + 8)) -le "$total" ]; do
-  size=$(od -An -tu1 -j $((pos + 4)) -N4 "$R/fwht.hdr" | awk '{ print $1*16777216 + $2*65536 + $3*256 + $4 }')
-  tail -c +$((pos + 9)) "$R/fwht.hdr" | head -c "$size" >"$R/frames/frame$n.fwht"
-  pos=$((pos + 8 + size)) n=$((n + 1))
-done
+/// Runs in the guest after the encode-and-split part; `$R` is the results directory.
+const GUEST_DECODE: &str = r#"
 timeout 240 gst-launch-1.0 -v --no-fault multifilesrc location="$R/frames/frame%d.fwht" \
   caps=video/x-fwht ! v4l2statelessfwhtdec ! filesink location="$R/ours.yuv" \
   >"$R/ours.log" 2>&1
@@ -106,11 +42,11 @@ echo $? >"$R/stateful.status"
 fn fwht_decode_matches_vicodecs_stateful_decoder_byte_for_byte() {
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-fwht").unwrap();
-    make_raw_input(&results.join("raw.yuv"));
-    let script = GUEST_SCRIPT
-        .replace("FRAMES", &FRAMES.to_string())
-        .replace("WIDTH", &WIDTH.to_string())
-        .replace("HEIGHT", &HEIGHT.to_string());
+    make_raw_input(&results.join("raw.yuv"), FRAMES, WIDTH, HEIGHT);
+    let script = format!(
+        "set -u\nR=$1\n{}{GUEST_DECODE}",
+        guest_encode_and_split(FRAMES, WIDTH, HEIGHT)
+    );
     let out = lab
         .run(
             &LabCommand::new("bash")

@@ -242,6 +242,7 @@ fn serve(
     let mut segments = ReceivedSegments::default();
     let collect_fds = config.role == Role::Src && config.shared_memory && link.passes_fds();
     let deadline = Instant::now() + config.heartbeat_timeout;
+    let mut hello_bytes = 0usize;
     let theirs = loop {
         if let Some(decoded) = decoder.poll().map_err(protocol)? {
             match decoded {
@@ -261,7 +262,14 @@ fn serve(
         match read {
             Ok(n) => {
                 decoder.push(&chunk[..n]);
+                hello_bytes += n;
                 Stats::add(&outbox.stats.bytes_received, n as u64);
+            }
+            // A relay in front of the peer (a SPICE proxy, an SSH tunnel) accepts and then
+            // hangs up while its far end is not there yet: nothing was said, so that is "no
+            // peer yet", retried. Only a hello cut short is bad data.
+            Err(LinkError::Closed) if hello_bytes == 0 => {
+                return Ok("peer closed before its hello".into());
             }
             Err(LinkError::Closed) => {
                 decoder.finish().map_err(protocol)?;

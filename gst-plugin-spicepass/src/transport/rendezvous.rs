@@ -28,6 +28,7 @@ pub struct Rendezvous {
     mode: Mode,
     listener: Option<Listener>,
     inherited: Option<OwnedFd>,
+    spice: super::spice::SpiceDialer,
 }
 
 impl Rendezvous {
@@ -71,6 +72,7 @@ impl Rendezvous {
             mode,
             listener,
             inherited,
+            spice: Default::default(),
         })
     }
 
@@ -176,7 +178,15 @@ impl Rendezvous {
                     port_name,
                     password,
                 },
-            ) => super::spice::connect(host, *port, port_name, password, remaining),
+            ) => self.spice.try_link(
+                super::spice::SpiceTarget {
+                    host,
+                    port: *port,
+                    port_name,
+                    password,
+                },
+                remaining,
+            ),
         }
     }
 }

@@ -15,41 +15,87 @@ use super::{Link, LinkError};
 /// worker only calls again when it has nothing else to do.
 const MIN_SETUP: Duration = Duration::from_secs(10);
 
-/// One SPICE session to `host:port`, opened on the port channel named `port_name`.
-/// `Ok(None)`: no server listening there yet (retried by the caller).
-pub fn connect(
-    host: &str,
-    port: u16,
-    port_name: &str,
-    password: &str,
-    timeout: Duration,
-) -> Result<Option<Link>, LinkError> {
+/// Where the SPICE server is and which port channel to open.
+#[derive(Debug, Clone, Copy)]
+pub struct SpiceTarget<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub port_name: &'a str,
+    pub password: &'a str,
+}
+
+/// Connects to a SPICE port channel and hands it out as a [`Link`] once the guest has the
+/// port open.
+///
+/// Until then the session is kept, not dropped and redialled: the guest only sees a host
+/// end (no `POLLHUP`) while a client holds the port channel, and every new SPICE connection
+/// makes the server drop its current client (the desktop viewer too, unless the server
+/// allows several).
+#[derive(Default)]
+pub struct SpiceDialer {
+    waiting: Option<SpicePort>,
+}
+
+impl SpiceDialer {
+    /// `Ok(None)`: no server listening yet, or the guest has not opened the port yet
+    /// (retried by the caller).
+    pub fn try_link(
+        &mut self,
+        target: SpiceTarget<'_>,
+        timeout: Duration,
+    ) -> Result<Option<Link>, LinkError> {
+        let mut spice_port = match self.waiting.take() {
+            Some(p) => p,
+            None => match connect(target, timeout)? {
+                Some(p) => p,
+                None => return Ok(None),
+            },
+        };
+        // Non-blocking: takes in the port events the server sent meanwhile.
+        match spice_port.pump() {
+            Ok(_) => {}
+            // The session died while waiting: the next call opens a new one.
+            Err(e) => return Err(session_error(target, &e)),
+        }
+        if !spice_port.guest_open() {
+            self.waiting = Some(spice_port);
+            return Ok(None);
+        }
+        // The pump thread ends when the link (our end of the socketpair) is closed.
+        let bridged = bridge(spice_port)?;
+        Ok(Some(Link::from_fd(bridged.fd)?))
+    }
+}
+
+/// One SPICE session to the target, opened on its port channel.
+/// `Ok(None)`: no server listening there yet.
+fn connect(target: SpiceTarget<'_>, timeout: Duration) -> Result<Option<SpicePort>, LinkError> {
     let options = ConnectOptions {
         uri: SpiceUri {
-            host: host.to_owned(),
-            port,
-            password: password.to_owned(),
+            host: target.host.to_owned(),
+            port: target.port,
+            password: target.password.to_owned(),
         },
-        port_name: port_name.to_owned(),
+        port_name: target.port_name.to_owned(),
         timeout: timeout.max(MIN_SETUP),
     };
-    let spice_port = match SpicePort::connect(&options) {
-        Ok(p) => p,
+    match SpicePort::connect(&options) {
+        Ok(p) => Ok(Some(p)),
         Err(Error::Connect { source, .. })
             if matches!(
                 source.kind(),
                 std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
             ) =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => {
-            return Err(LinkError::Io(std::io::Error::other(format!(
-                "SPICE port '{port_name}' at {host}:{port}: {e}"
-            ))));
-        }
-    };
-    // The pump thread ends when the link (our end of the socketpair) is closed.
-    let bridged = bridge(spice_port)?;
-    Ok(Some(Link::from_fd(bridged.fd)?))
+        Err(e) => Err(session_error(target, &e)),
+    }
+}
+
+fn session_error(target: SpiceTarget<'_>, e: &Error) -> LinkError {
+    LinkError::Io(std::io::Error::other(format!(
+        "SPICE port '{}' at {}:{}: {e}",
+        target.port_name, target.host, target.port
+    )))
 }

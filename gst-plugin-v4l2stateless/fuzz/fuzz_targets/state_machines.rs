@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MPL-2.0
-//! The VP8/VP9/H.264 state machines on arbitrary frame sequences: never a panic, and
-//! every reference a decode job names is a picture decoded earlier (or 0 when there is
-//! none); H.264 outputs each decoded picture at most once.
+//! The VP8/VP9/H.264/MPEG-2 state machines on arbitrary frame sequences: never a panic,
+//! and every reference a decode job names is a picture decoded earlier (or 0, MPEG-2:
+//! `NO_REFERENCE`, when there is none); H.264 and MPEG-2 output each decoded picture at
+//! most once.
 //!
-//! Input: byte 0 selects the codec: bit 2 set is H.264 (bit 0: slice-based, bit 1:
-//! Annex-B start codes), otherwise bit 0 selects VP8 (clear) or VP9 (set) and bit 1
-//! whether the driver takes the VP9 compressed header; then frames (H.264: access
-//! units) as (u16 little-endian length, bytes).
+//! Input: byte 0 selects the codec: bit 3 set is MPEG-2 (one picture per frame), bit 2
+//! set is H.264 (bit 0: slice-based, bit 1: Annex-B start codes), otherwise bit 0
+//! selects VP8 (clear) or VP9 (set) and bit 1 whether the driver takes the VP9
+//! compressed header; then frames (H.264: access units) as (u16 little-endian length,
+//! bytes).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use gstv4l2stateless::stateless::backend::Control;
 use gstv4l2stateless::stateless::frame_timestamp;
 use gstv4l2stateless::stateless::h264::{DecodeMode, H264Decoder};
+use gstv4l2stateless::stateless::mpeg2::{Mpeg2Decoder, NO_REFERENCE};
 use gstv4l2stateless::stateless::recording::RecordingBackend;
 use gstv4l2stateless::stateless::vp8::Vp8Decoder;
 use gstv4l2stateless::stateless::vp9::Vp9Decoder;
@@ -33,6 +36,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut backend = RecordingBackend::default();
+    if mode & 8 != 0 {
+        mpeg2(rest, &mut backend);
+        return;
+    }
     if mode & 4 != 0 {
         h264(mode, rest, &mut backend);
         return;
@@ -69,6 +76,41 @@ fuzz_target!(|data: &[u8]| {
         decoded.push(job.timestamp);
     }
 });
+
+fn mpeg2(data: &[u8], backend: &mut RecordingBackend) {
+    let mut dec = Mpeg2Decoder::new();
+    let mut shown = Vec::new();
+    for (n, picture) in frames(data).into_iter().enumerate() {
+        let ts = frame_timestamp(n as u32 + 1);
+        let jobs_before = backend.jobs.len();
+        match dec.decode(picture, ts, backend) {
+            Ok(outcome) => {
+                for (frame, picture) in outcome.show {
+                    assert_eq!(frame, picture, "MPEG-2 shows each frame's own picture");
+                    shown.push(picture);
+                }
+            }
+            Err(_) => assert_eq!(backend.jobs.len(), jobs_before, "a refused picture queued a job"),
+        }
+    }
+    shown.extend(dec.drain().into_iter().map(|(_, picture)| picture));
+    let mut decoded = vec![NO_REFERENCE];
+    for job in &backend.jobs {
+        for c in &job.controls {
+            if let Control::Mpeg2Picture(p) = c {
+                for r in [p.forward_ref_ts, p.backward_ref_ts] {
+                    assert!(decoded.contains(&r), "reference {r} names no earlier picture");
+                }
+            }
+        }
+        decoded.push(job.timestamp);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for ts in &shown {
+        assert!(decoded.contains(ts), "picture {ts} shown but never decoded");
+        assert!(seen.insert(*ts), "picture {ts} shown twice");
+    }
+}
 
 fn h264(mode: u8, data: &[u8], backend: &mut RecordingBackend) {
     let mut dec = H264Decoder::new(DecodeMode {

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod fwht;
 pub mod h264;
+pub mod mpeg2;
 pub mod recording;
 mod tentative;
 pub mod vp8;
@@ -32,5 +33,7 @@ pub fn frame_number(timestamp: u64) -> Option<u32> {
     u32::try_from(timestamp / 1000).ok()
 }
 
+#[cfg(test)]
+mod mpeg2_tests;
 #[cfg(test)]
 mod tests;

@@ -2,13 +2,15 @@
 //! A V4L2 stateless decoder: one video node (OUTPUT = bitstream, CAPTURE = pictures,
 //! both MMAP) and its media node (requests). Each decode job is one request holding the
 //! codec controls and one OUTPUT buffer; a CAPTURE buffer is queued alongside. Decoded
-//! pictures stay dequeued while they are references or wait to be output.
+//! pictures stay dequeued while they are references, wait to be output, or are lent to
+//! downstream without a copy ([`RequestDecoder::lend`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use v4l2r::ioctl::{
@@ -18,8 +20,9 @@ use v4l2r::ioctl::{
 use v4l2r::memory::MmapHandle;
 use v4l2r::{Format, PixelFormat, PlaneLayout, QueueType};
 
-use super::buffers::BufferSet;
+use super::buffers::{BufferSet, QueueCaps};
 use super::controls;
+use super::loans::{Loan, LoanBook};
 use crate::codec::Codec;
 use crate::stateless::backend::{Backend, Control, DecodeJob};
 
@@ -45,6 +48,22 @@ pub struct CaptureLayout {
     /// (bytesperline, sizeimage) of each memory plane.
     pub planes: Vec<(u32, u32)>,
 }
+
+/// A decoded picture lent to downstream: its mappings and DMABufs stay valid as long as
+/// this lives; the slot returns to the decoder when `loan` drops.
+pub struct LentPicture {
+    pub layout: CaptureLayout,
+    /// The mapped planes (shared with the decoder).
+    pub planes: Vec<Arc<PlaneMapping>>,
+    /// Duplicated DMABuf fds of the planes, when the decoder exports them.
+    pub dmabufs: Vec<OwnedFd>,
+    pub loan: Loan,
+}
+
+/// Upper bound of CAPTURE buffers when growing for downstream (`VIDIOC_CREATE_BUFS`):
+/// vb2's own limit is 64 per queue on 6.12 (`VB2_MAX_FRAME`), and each buffer is a
+/// full picture.
+pub const MAX_CAPTURE_BUFFERS: usize = 32;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct CaptureSlot {
@@ -79,6 +98,7 @@ pub struct RequestDecoder {
     references: Vec<u64>,
     layout: Option<CaptureLayout>,
     timeout: Duration,
+    loans: LoanBook,
     /// CAPTURE buffer of a picture whose last slice is still to come.
     held_capture: Option<usize>,
 }
@@ -129,6 +149,7 @@ impl RequestDecoder {
             references: Vec::new(),
             layout: None,
             timeout,
+            loans: LoanBook::new(),
             held_capture: None,
         })
     }
@@ -225,15 +246,25 @@ impl RequestDecoder {
         Ok(layout)
     }
 
-    /// Allocates and maps the buffers and starts both queues.
-    pub fn start(&mut self, output_count: u32, capture_count: u32) -> Result<(), DecoderError> {
+    /// Allocates and maps the buffers (exporting CAPTURE ones as DMABufs when asked)
+    /// and starts both queues.
+    pub fn start(
+        &mut self,
+        output_count: u32,
+        capture_count: u32,
+        export_capture: bool,
+    ) -> Result<(), DecoderError> {
         self.stop();
         let output =
             BufferSet::allocate(&self.video, self.output_queue, output_count).map_err(device)?;
-        let capture =
+        let mut capture =
             BufferSet::allocate(&self.video, self.capture_queue, capture_count).map_err(device)?;
+        if export_capture {
+            capture.export(&self.video).map_err(device)?;
+        }
         self.free_output = (0..output.buffers.len()).rev().collect();
         self.slots = vec![CaptureSlot::default(); capture.buffers.len()];
+        self.loans.reset(self.slots.len());
         self.output = Some(output);
         self.capture = Some(capture);
         for queue in [self.output_queue, self.capture_queue] {
@@ -259,6 +290,7 @@ impl RequestDecoder {
         self.held_capture = None;
         self.free_output.clear();
         self.slots.clear();
+        self.loans.reset(0);
         self.references.clear();
         if let Some(set) = self.output.take() {
             set.free(&self.video);
@@ -266,6 +298,55 @@ impl RequestDecoder {
         if let Some(set) = self.capture.take() {
             set.free(&self.video);
         }
+    }
+
+    /// Exports the CAPTURE buffers as DMABufs (once; later growth exports too).
+    pub fn export_capture(&mut self) -> Result<(), DecoderError> {
+        let capture = self.capture.as_mut().ok_or_else(|| device("not started"))?;
+        capture.export(&self.video).map_err(device)
+    }
+
+    /// How many CAPTURE buffers exist now, and what the queue can do.
+    pub fn capture_buffers(&self) -> (usize, QueueCaps) {
+        self.capture
+            .as_ref()
+            .map_or((0, QueueCaps::default()), |c| (c.buffers.len(), c.caps))
+    }
+
+    /// Lends the decoded picture `timestamp` to downstream (after
+    /// [`Self::wait_picture`]): its slot is not reused before the loan drops.
+    pub fn lend(&mut self, timestamp: u64) -> Result<LentPicture, DecoderError> {
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.timestamp == Some(timestamp) && !s.queued)
+            .ok_or_else(|| device(format!("no decoded picture with timestamp {timestamp}")))?;
+        let layout = self
+            .layout
+            .clone()
+            .ok_or_else(|| device("no CAPTURE format"))?;
+        let buffer = &self
+            .capture
+            .as_ref()
+            .ok_or_else(|| device("not started"))?
+            .buffers[index];
+        let dmabufs = buffer
+            .dmabufs
+            .iter()
+            .map(|fd| fd.try_clone())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| device(format!("dup of a CAPTURE DMABuf: {e}")))?;
+        let planes = buffer.planes.clone();
+        let loan = self
+            .loans
+            .lend(index)
+            .ok_or_else(|| device(format!("no CAPTURE slot {index}")))?;
+        Ok(LentPicture {
+            layout,
+            planes,
+            dmabufs,
+            loan,
+        })
     }
 
     pub fn pending_jobs(&self) -> usize {
@@ -276,7 +357,7 @@ impl RequestDecoder {
     pub fn wait_picture(
         &mut self,
         timestamp: u64,
-    ) -> Result<(&CaptureLayout, &[PlaneMapping]), DecoderError> {
+    ) -> Result<(&CaptureLayout, &[Arc<PlaneMapping>]), DecoderError> {
         while self.pending.iter().any(|p| p.timestamp == timestamp) {
             self.complete_oldest()?;
         }
@@ -338,8 +419,10 @@ impl RequestDecoder {
         }
     }
 
-    fn slot_is_free(&self, slot: &CaptureSlot) -> bool {
+    fn slot_is_free(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
         !slot.queued
+            && !self.loans.is_lent(index)
             && slot.outputs == 0
             && slot
                 .timestamp
@@ -427,18 +510,62 @@ impl RequestDecoder {
 
     fn take_capture_buffer(&mut self) -> Result<usize, DecoderError> {
         loop {
-            if let Some(i) = (0..self.slots.len()).find(|&i| self.slot_is_free(&self.slots[i])) {
+            self.loans.collect_returns();
+            if let Some(i) = (0..self.slots.len()).find(|&i| self.slot_is_free(i)) {
                 return Ok(i);
             }
-            if self.pending.is_empty() {
+            if !self.pending.is_empty() {
+                match self.complete_oldest() {
+                    Ok(()) | Err(DecoderError::Picture(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            if self.loans.lent_slots() == 0 {
                 return Err(device(format!(
                     "all {} CAPTURE buffers hold references or pictures waiting to be output",
                     self.slots.len()
                 )));
             }
-            match self.complete_oldest() {
-                Ok(()) | Err(DecoderError::Picture(_)) => {}
-                Err(e) => return Err(e),
+            // Downstream holds pictures: grow the queue if the driver lets us, else wait
+            // for downstream to drop one.
+            if self.grow_capture()? {
+                continue;
+            }
+            if !self.loans.wait_return(self.timeout) {
+                return Err(DecoderError::Timeout(
+                    self.timeout,
+                    format!(
+                        "downstream holds {} of the {} CAPTURE buffers and returned none",
+                        self.loans.lent_slots(),
+                        self.slots.len()
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Adds CAPTURE buffers with `VIDIOC_CREATE_BUFS` up to [`MAX_CAPTURE_BUFFERS`].
+    /// False when the queue cannot grow (limit reached, driver refuses).
+    fn grow_capture(&mut self) -> Result<bool, DecoderError> {
+        let Some(capture) = self.capture.as_mut() else {
+            return Ok(false);
+        };
+        let room = MAX_CAPTURE_BUFFERS.saturating_sub(capture.buffers.len());
+        if !capture.caps.create_bufs || room == 0 {
+            return Ok(false);
+        }
+        match capture.grow(&self.video, room.min(2) as u32) {
+            Ok(added) if added > 0 => {
+                self.slots
+                    .resize(capture.buffers.len(), CaptureSlot::default());
+                self.loans.grow(capture.buffers.len());
+                Ok(true)
+            }
+            // A driver without room for more buffers: wait for downstream instead.
+            Ok(_) | Err(_) => {
+                capture.caps.create_bufs = false;
+                Ok(false)
             }
         }
     }
@@ -494,7 +621,9 @@ impl RequestDecoder {
         queue_capture: bool,
     ) -> Result<(), DecoderError> {
         let output = self.output.as_mut().ok_or_else(|| device("not started"))?;
-        let plane = &mut output.buffers[output_index].planes[0];
+        // OUTPUT mappings are never shared, so this always succeeds.
+        let plane = Arc::get_mut(&mut output.buffers[output_index].planes[0])
+            .ok_or_else(|| device("an OUTPUT buffer mapping is shared"))?;
         let room = plane.len();
         if job.bitstream.len() > room {
             return Err(device(format!(

@@ -6,5 +6,8 @@
 mod buffers;
 mod controls;
 mod decoder;
+mod loans;
 
-pub use decoder::{CaptureLayout, DecoderError, RequestDecoder};
+pub use buffers::QueueCaps;
+pub use decoder::{CaptureLayout, DecoderError, LentPicture, RequestDecoder};
+pub use loans::{Loan, LoanBook};

@@ -2,12 +2,14 @@
 //! The state machine of each codec behind one interface for the element.
 
 use mediapass_codecparsers::fwht::{FwhtHeader, PixelEncoding};
+use mediapass_codecparsers::mpeg2::PictureCodingType;
 use v4l2r::bindings;
 
 use crate::codec::Codec;
 use crate::stateless::backend::{Backend, Control, DecodeError, Outcome};
 use crate::stateless::fwht::FwhtDecoder;
 use crate::stateless::h264::{DecodeMode, H264Decoder};
+use crate::stateless::mpeg2::{self, Mpeg2Decoder};
 use crate::stateless::vp8::Vp8Decoder;
 use crate::stateless::vp9::Vp9Decoder;
 
@@ -22,9 +24,12 @@ pub struct Sequence {
     pub capture_size_from_stream: bool,
     /// 8-bit 4:2:0 (the only layout the element outputs so far).
     pub is_8bit_420: bool,
+    /// Interlaced content (frames carry two fields).
+    pub interlaced: bool,
 }
 
 pub enum CodecState {
+    Mpeg2(Box<Mpeg2Decoder>),
     Vp8(Box<Vp8Decoder>),
     Vp9(Box<Vp9Decoder>),
     Fwht(FwhtDecoder),
@@ -40,6 +45,7 @@ impl CodecState {
         control_value: impl Fn(u32) -> Option<i32>,
     ) -> Option<Self> {
         match codec {
+            Codec::Mpeg2 => Some(CodecState::Mpeg2(Box::new(Mpeg2Decoder::new()))),
             Codec::Vp8 => Some(CodecState::Vp8(Box::new(Vp8Decoder::new()))),
             Codec::Vp9 => Some(CodecState::Vp9(Box::new(Vp9Decoder::new(has_control(
                 bindings::V4L2_CID_STATELESS_VP9_COMPRESSED_HDR,
@@ -48,13 +54,27 @@ impl CodecState {
             Codec::H264 => Some(CodecState::H264(Box::new(H264Decoder::new(h264_mode(
                 control_value,
             ))))),
-            _ => None,
         }
     }
 
     /// Whether `data` starts a new sequence that can be decoded on its own.
     pub fn sequence(&self, data: &[u8]) -> Result<Sequence, String> {
         match self {
+            CodecState::Mpeg2(d) => {
+                let (picture, seq) = d.peek(data)?;
+                if picture.header.picture_coding_type != PictureCodingType::I {
+                    return Err("MPEG-2 stream does not start with an I picture".into());
+                }
+                Ok(Sequence {
+                    width: seq.horizontal_size.into(),
+                    height: seq.vertical_size.into(),
+                    is_8bit_420: seq.chroma_format == 1,
+                    interlaced: u32::from(seq.flags) & bindings::V4L2_MPEG2_SEQ_FLAG_PROGRESSIVE
+                        == 0,
+                    control: Some(Control::Mpeg2Sequence(Box::new(seq))),
+                    capture_size_from_stream: false,
+                })
+            }
             CodecState::Vp8(d) => {
                 let control = d.peek(data)?;
                 let Control::Vp8Frame(f) = &control else {
@@ -69,6 +89,7 @@ impl CodecState {
                     control: Some(control),
                     capture_size_from_stream: false,
                     is_8bit_420: true,
+                    interlaced: false,
                 })
             }
             CodecState::Vp9(d) => {
@@ -79,6 +100,7 @@ impl CodecState {
                     control: Some(control),
                     capture_size_from_stream: false,
                     is_8bit_420: info.bit_depth == 8 && info.subsampling_x && info.subsampling_y,
+                    interlaced: false,
                 })
             }
             CodecState::H264(d) => {
@@ -89,6 +111,7 @@ impl CodecState {
                     control: Some(info.control),
                     capture_size_from_stream: false,
                     is_8bit_420: info.is_8bit_420,
+                    interlaced: false,
                 })
             }
             CodecState::Fwht(d) => {
@@ -104,6 +127,7 @@ impl CodecState {
                     is_8bit_420: header.components_num() == 3
                         && header.pixel_encoding() == Some(PixelEncoding::Yuv)
                         && header.chroma_divisors() == (2, 2),
+                    interlaced: false,
                 })
             }
         }
@@ -125,6 +149,7 @@ impl CodecState {
     /// Whether this chunk starts with a key frame (a new sequence may start here).
     pub fn is_key_frame(data: &[u8], codec: Codec) -> bool {
         match codec {
+            Codec::Mpeg2 => mpeg2::is_intra_picture(data),
             // Frame tag bit 0 clear.
             Codec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
             // frame_marker(2) profile_low(1) profile_high(1) [reserved] show_existing(1)
@@ -139,7 +164,6 @@ impl CodecState {
             }
             Codec::Fwht => FwhtHeader::parse(data).is_ok_and(|(h, _)| h.is_i_frame()),
             Codec::H264 => H264Decoder::is_idr(data),
-            _ => false,
         }
     }
 
@@ -150,6 +174,7 @@ impl CodecState {
         backend: &mut B,
     ) -> Result<Outcome, DecodeError<B::Error>> {
         match self {
+            CodecState::Mpeg2(d) => d.decode(data, timestamp, backend),
             CodecState::Vp8(d) => d.decode(data, timestamp, backend),
             CodecState::Vp9(d) => d.decode(data, timestamp, backend),
             CodecState::Fwht(d) => d.decode(data, timestamp, backend),
@@ -171,6 +196,7 @@ impl CodecState {
     /// (input frame timestamp, picture timestamp): at EOS or before a new sequence.
     pub fn drain(&mut self) -> Vec<(u64, u64)> {
         match self {
+            CodecState::Mpeg2(d) => d.drain(),
             CodecState::Vp8(d) => d.drain(),
             CodecState::Vp9(d) => d.drain(),
             CodecState::Fwht(d) => d.drain(),
@@ -178,9 +204,18 @@ impl CodecState {
         }
     }
 
+    /// Stream headers from the caps (`codec_data`), for codecs that take them.
+    pub fn codec_data(&mut self, data: &[u8]) -> Result<(), String> {
+        match self {
+            CodecState::Mpeg2(d) => d.parse_codec_data(data),
+            _ => Ok(()),
+        }
+    }
+
     /// Forgets references and pictures waiting for output (flush/seek).
     pub fn reset(&mut self) {
         match self {
+            CodecState::Mpeg2(d) => d.reset(),
             CodecState::Vp8(d) => d.reset(),
             CodecState::Vp9(d) => d.reset(),
             CodecState::Fwht(d) => d.reset(),
@@ -191,6 +226,8 @@ impl CodecState {
     /// Pictures the codec may keep as references at once.
     pub fn max_references(&self) -> u32 {
         match self {
+            // Forward and backward; the picture waiting for output is the backward one.
+            CodecState::Mpeg2(_) => 2,
             CodecState::Vp8(_) => 3,
             CodecState::Vp9(_) => 8,
             CodecState::Fwht(_) => 1,

@@ -12,7 +12,7 @@ pub const FORMATS: &[([u8; 4], VideoFormat)] =
 
 /// (offset, stride, rows) of each component plane inside the single memory plane of
 /// `layout`, for `visible_height` rows of picture.
-fn plane_geometry(layout: &CaptureLayout) -> Vec<(usize, usize, usize)> {
+pub(super) fn plane_geometry(layout: &CaptureLayout) -> Vec<(usize, usize, usize)> {
     let stride = layout.planes.first().map_or(0, |p| p.0) as usize;
     let height = layout.height as usize;
     let luma = stride * height;

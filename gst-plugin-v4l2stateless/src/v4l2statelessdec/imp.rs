@@ -16,6 +16,7 @@ use gst_video::subclass::prelude::*;
 use super::codecs::CodecState;
 use super::copy;
 use super::register::{DeviceDescription, device_for};
+use super::zerocopy::{self, OutputMode};
 use crate::stateless::backend::DecodeError;
 use crate::stateless::{frame_number, frame_timestamp};
 use crate::v4l2::{DecoderError, RequestDecoder};
@@ -62,10 +63,23 @@ struct State {
     need_key_frame: bool,
 }
 
+/// What the last negotiation chose, and what went downstream since. Apart from `State`
+/// because `decide_allocation` runs while `state` is locked (negotiation from `setup`).
+#[derive(Debug, Default)]
+struct Output {
+    mode: OutputMode,
+    /// Buffers downstream's pool wants (ALLOCATION query), added to the CAPTURE count.
+    downstream_min: u32,
+    pictures_copied: u64,
+    pictures_zero_copy: u64,
+    capture_buffers: u32,
+}
+
 #[derive(Default)]
 pub struct V4l2StatelessDec {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    output: Mutex<Output>,
 }
 
 impl V4l2StatelessDec {
@@ -143,30 +157,71 @@ impl V4l2StatelessDec {
         } else {
             1
         };
-        let outputs = state.render_delay as u32 + 2;
-        let captures = state.codec.max_references() + state.render_delay as u32 + 3;
-        state.device.start(outputs, captures).map_err(fail)?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "{}x{} {} render delay {}",
-            seq.width,
-            seq.height,
-            String::from_utf8_lossy(&fourcc),
-            state.render_delay
-        );
+        // Negotiate first: downstream's ALLOCATION answer decides the memory mode and
+        // how many CAPTURE buffers to allocate.
         let obj = self.obj();
         // The visible part (H.264 frame cropping); the copy takes it from the top left.
         let (width, height) = state
             .codec
             .display_size(data)
             .unwrap_or((seq.width, seq.height));
-        let output_state = obj
-            .set_output_state(format, width, height, state.input_state.as_ref())
-            .map_err(|_| gst::FlowError::NotNegotiated)?;
+        let mut output_state = if seq.interlaced {
+            obj.set_interlaced_output_state(
+                format,
+                gst_video::VideoInterlaceMode::Interleaved,
+                width,
+                height,
+                state.input_state.as_ref(),
+            )
+        } else {
+            obj.set_output_state(format, width, height, state.input_state.as_ref())
+        }
+        .map_err(|_| gst::FlowError::NotNegotiated)?;
+        if self.downstream_prefers_dmabuf() {
+            let mut caps = output_state
+                .info()
+                .to_caps()
+                .map_err(|_| gst::FlowError::Error)?;
+            caps.get_mut()
+                .expect("new caps")
+                .set_features_simple(Some(gst::CapsFeatures::new([
+                    gst_allocators::CAPS_FEATURE_MEMORY_DMABUF,
+                ])));
+            output_state.set_caps(&caps);
+        }
         obj.negotiate(output_state)
             .map_err(|_| gst::FlowError::NotNegotiated)?;
         state.output_info = self.obj().output_state().map(|s| s.info().clone());
+        let (mode, downstream_min) = {
+            let output = self.output.lock().unwrap();
+            (output.mode, output.downstream_min)
+        };
+        let outputs = state.render_delay as u32 + 2;
+        let captures = state.codec.max_references() + state.render_delay as u32 + 3;
+        let captures = if mode == OutputMode::Copy {
+            captures
+        } else {
+            captures + downstream_min
+        };
+        state
+            .device
+            .start(outputs, captures, mode == OutputMode::DmaBuf)
+            .map_err(fail)?;
+        let (allocated, queue_caps) = state.device.capture_buffers();
+        self.output.lock().unwrap().capture_buffers = allocated as u32;
+        gst::info!(
+            CAT,
+            imp = self,
+            "{}x{} {} render delay {}, output {}, {allocated} CAPTURE buffers \
+             (CREATE_BUFS {}, REMOVE_BUFS {})",
+            seq.width,
+            seq.height,
+            String::from_utf8_lossy(&fourcc),
+            state.render_delay,
+            mode.name(),
+            queue_caps.create_bufs,
+            queue_caps.remove_bufs,
+        );
         state.coded_size = Some((seq.width, seq.height));
         Ok(())
     }
@@ -197,9 +252,13 @@ impl V4l2StatelessDec {
                 return Err(gst::FlowError::Error);
             }
         };
+        let mode = self.output.lock().unwrap().mode;
+        if mode != OutputMode::Copy {
+            return self.output_lent(state, frame, timestamp, mode);
+        }
         let (layout, planes) = picture;
         let layout = layout.clone();
-        let planes: Vec<&[u8]> = planes.iter().map(|p| p.as_ref()).collect();
+        let planes: Vec<&[u8]> = planes.iter().map(|p| &p[..]).collect();
         let info = state
             .output_info
             .clone()
@@ -216,7 +275,65 @@ impl V4l2StatelessDec {
             gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
             return Err(gst::FlowError::Error);
         }
+        self.output.lock().unwrap().pictures_copied += 1;
         self.obj().finish_frame(frame)
+    }
+
+    /// Pushes the decoded picture `timestamp` without a copy: its CAPTURE buffer is lent
+    /// to downstream until the pushed buffer is dropped.
+    fn output_lent(
+        &self,
+        state: &mut State,
+        mut frame: gst_video::VideoCodecFrame,
+        timestamp: u64,
+        mode: OutputMode,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let info = state
+            .output_info
+            .clone()
+            .ok_or(gst::FlowError::NotNegotiated)?;
+        let wrapped = (|| -> Result<gst::Buffer, String> {
+            if mode == OutputMode::DmaBuf {
+                state.device.export_capture().map_err(|e| e.to_string())?;
+            }
+            let picture = state.device.lend(timestamp).map_err(|e| e.to_string())?;
+            match mode {
+                OutputMode::DmaBuf => zerocopy::wrap_dmabuf(picture, &info),
+                _ => zerocopy::wrap_mapped(picture, &info),
+            }
+        })();
+        state.device.release_output(timestamp);
+        let buffer = wrapped.map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Decode, ("{e}"));
+            gst::FlowError::Error
+        })?;
+        {
+            let mut output = self.output.lock().unwrap();
+            output.pictures_zero_copy += 1;
+            output.capture_buffers = state.device.capture_buffers().0 as u32;
+        }
+        frame.set_output_buffer(buffer);
+        self.obj().finish_frame(frame)
+    }
+
+    /// DMABuf output when downstream asks for `memory:DMABuf` explicitly (not when it
+    /// accepts anything: then system memory is the safe choice).
+    fn downstream_prefers_dmabuf(&self) -> bool {
+        let peer = self.obj().src_pad().peer_query_caps(None);
+        !peer.is_any()
+            && peer
+                .iter_with_features()
+                .any(|(_, features)| features.contains(gst_allocators::CAPS_FEATURE_MEMORY_DMABUF))
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let output = self.output.lock().unwrap();
+        gst::Structure::builder("application/x-v4l2stateless-stats")
+            .field("output-mode", output.mode.name())
+            .field("pictures-copied", output.pictures_copied)
+            .field("pictures-zero-copy", output.pictures_zero_copy)
+            .field("capture-buffers", output.capture_buffers)
+            .build()
     }
 
     /// Pushes pictures until no more than the render delay stay queued.
@@ -298,6 +415,14 @@ impl ObjectImpl for V4l2StatelessDec {
                     .blurb("The V4L2 memory-to-memory video node of the decoder")
                     .read_only()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb(
+                        "Output memory mode (copy, system-memory, dmabuf), pictures copied and \
+                         pushed without copy, CAPTURE buffers allocated",
+                    )
+                    .read_only()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -319,6 +444,7 @@ impl ObjectImpl for V4l2StatelessDec {
             "video-device" => desc
                 .map(|d| d.video_device.display().to_string())
                 .to_value(),
+            "stats" => self.stats().to_value(),
             _ => unreachable!("unknown property {}", pspec.name()),
         }
     }
@@ -372,6 +498,43 @@ impl VideoDecoderImpl for V4l2StatelessDec {
         Ok(())
     }
 
+    fn decide_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        let dmabuf = query
+            .get()
+            .0
+            .and_then(|caps| caps.features(0))
+            .is_some_and(|features| features.contains(gst_allocators::CAPS_FEATURE_MEMORY_DMABUF));
+        let video_meta = query
+            .find_allocation_meta::<gst_video::VideoMeta>()
+            .is_some();
+        let downstream_min = query
+            .allocation_pools()
+            .map(|(_, _, min, _)| min)
+            .max()
+            .unwrap_or(0);
+        self.parent_decide_allocation(query)?;
+        let mode = if dmabuf {
+            OutputMode::DmaBuf
+        } else if video_meta {
+            OutputMode::SystemMemory
+        } else {
+            OutputMode::Copy
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "output {} (downstream video meta: {video_meta}, pool min {downstream_min})",
+            mode.name()
+        );
+        let mut output = self.output.lock().unwrap();
+        output.mode = mode;
+        output.downstream_min = downstream_min;
+        Ok(())
+    }
+
     fn set_format(
         &self,
         input_state: &gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>,
@@ -381,6 +544,14 @@ impl VideoDecoderImpl for V4l2StatelessDec {
             .as_mut()
             .ok_or_else(|| gst::loggable_error!(CAT, "not started"))?;
         state.input_state = Some(input_state.clone());
+        if let Some(codec_data) = input_state.codec_data() {
+            let map = codec_data
+                .map_readable()
+                .map_err(|_| gst::loggable_error!(CAT, "unreadable codec_data"))?;
+            if let Err(e) = state.codec.codec_data(map.as_slice()) {
+                gst::warning!(CAT, imp = self, "ignoring codec_data: {e}");
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod codecs;
 mod copy;
 mod imp;
 mod register;
+mod zerocopy;
 
 pub use register::{DeviceDescription, FAKE_DEVICES_ENV};
 

@@ -20,7 +20,13 @@ use crate::codec::{Codec, element_name};
 pub const FAKE_DEVICES_ENV: &str = "GST_V4L2STATELESS_FAKE_DEVICES";
 
 /// Codecs with a working element.
-const SUPPORTED: [Codec; 4] = [Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Fwht];
+const SUPPORTED: [Codec; 5] = [
+    Codec::Mpeg2,
+    Codec::Vp8,
+    Codec::Vp9,
+    Codec::H264,
+    Codec::Fwht,
+];
 
 /// Below Debian's v4l2codecs (PRIMARY + 1) and below software decoders: our elements
 /// are never autoplugged unless a user raises them with `GST_PLUGIN_FEATURE_RANK`.
@@ -155,6 +161,12 @@ fn type_name(element_name: &str) -> String {
 
 fn sink_caps(codec: Codec) -> gst::Caps {
     match codec {
+        // One picture per buffer, as mpegvideoparse outputs it.
+        Codec::Mpeg2 => gst::Caps::builder("video/mpeg")
+            .field("mpegversion", gst::IntRange::new(1, 2))
+            .field("systemstream", false)
+            .field("parsed", true)
+            .build(),
         Codec::Vp8 => gst::Caps::builder("video/x-vp8").build(),
         Codec::Vp9 => gst::Caps::builder("video/x-vp9")
             .field("alignment", "frame")
@@ -179,14 +191,20 @@ fn sink_caps(codec: Codec) -> gst::Caps {
                 ]),
             )
             .build(),
-        _ => gst::Caps::new_empty(),
     }
 }
 
 fn pad_templates(codec: Codec) -> Result<[gst::PadTemplate; 2], glib::BoolError> {
-    let src_caps = gst_video::VideoCapsBuilder::new()
-        .format_list(super::copy::FORMATS.iter().map(|(_, f)| *f))
+    let formats = || super::copy::FORMATS.iter().map(|(_, f)| *f);
+    let mut src_caps = gst_video::VideoCapsBuilder::new()
+        .features([gst_allocators::CAPS_FEATURE_MEMORY_DMABUF])
+        .format_list(formats())
         .build();
+    src_caps.merge(
+        gst_video::VideoCapsBuilder::new()
+            .format_list(formats())
+            .build(),
+    );
     Ok([
         gst::PadTemplate::new(
             "sink",
