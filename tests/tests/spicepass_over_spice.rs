@@ -121,9 +121,14 @@ fn spicepass_through_qemus_spice_server() {
     let spice_port = free_tcp_port();
 
     // Every guest step is bounded (SIGKILL) so a failed run never holds the lab lock long.
+    // A phase's guest waits for the host's go (written once the previous phase's client
+    // process has exited): otherwise it could start its stream to that client while it
+    // shuts down after EOS, and the buffers it accepted would never reach the next one.
     let guest = |phase: &str, head: String, extra: &str| {
         format!(
-            "timeout -s KILL 300 {peer} guest spicepass+dev://{DEVICE} '{head}' {extra} \
+            "for i in $(seq 1500); do [ {phase} = identity ] || [ -e $s/go-{phase} ] && break; \
+             sleep 0.2; done\n\
+             timeout -s KILL 300 {peer} guest spicepass+dev://{DEVICE} '{head}' {extra} \
              timeout-s=200 >$s/{phase}.out 2>$s/{phase}.err; echo $? >$s/{phase}.rc\n",
             peer = peer.display()
         )
@@ -173,6 +178,7 @@ fn spicepass_through_qemus_spice_server() {
     // 1. Byte-identical stream, same timestamps and sticky events, EOS.
     let mut client = Client::spawn(&uri, &[], None);
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    std::fs::write(share.join("go-seek"), "").unwrap();
     assert_eq!(
         wait_guest_phase(&share, "identity", &vm),
         0,
@@ -216,6 +222,7 @@ fn spicepass_through_qemus_spice_server() {
         None,
     );
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
+    std::fs::write(share.join("go-throughput"), "").unwrap();
     assert_eq!(
         wait_guest_phase(&share, "seek", &vm),
         0,
