@@ -13,11 +13,12 @@
 //! One VM boot for all streams. The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use mediapass_tests::visl_trace::{self, VislTrace};
-use mediapass_tests::vmlab::{Lab, LabCommand, lab_dir};
-use mediapass_tests::{plugin_dir, workspace_root};
+use mediapass_tests::visl_differential::{
+    generated_stream, identical_requests, load_run, traced_run_line,
+};
+use mediapass_tests::visl_trace;
+use mediapass_tests::vmlab::{Lab, LabCommand};
 
 /// (stream, codec): a name for the codec parsers' vpxenc generator, or a libvpx
 /// conformance vector shipped in the cros-codecs crate (`cros:` prefix).
@@ -64,27 +65,7 @@ fn stream(name: &str) -> PathBuf {
     if let Some(file) = name.strip_prefix("cros:") {
         return cros_codecs_vector(file);
     }
-    let dir = plugin_dir().join("v4l2stateless-streams");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.ivf"));
-    if !path.exists() {
-        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-        let script =
-            workspace_root().join("gst-plugin-v4l2stateless/codecparsers/tests/gen/vpx-streams.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(name)
-            .arg(&tmp)
-            .output()
-            .expect("bash runs");
-        assert!(
-            out.status.success(),
-            "generating {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    generated_stream("vpx-streams.sh", name, "ivf")
 }
 
 /// The name results are filed under.
@@ -102,15 +83,10 @@ fn pipeline(stream: &Path, codec: &str, decoder: &str) -> String {
     )
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 #[test]
 fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-decode").unwrap();
-    let trace = lab_trace_script();
     let mut script = String::from("set -u\n");
     for (name, codec) in STREAMS {
         let path = stream(name);
@@ -119,12 +95,7 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
             ("ours", format!("v4l2stateless{codec}dec")),
         ] {
             let base = results.join(format!("{}.{side}", file_stem(name)));
-            script.push_str(&format!(
-                "timeout 300 {trace} {base}.trace {cmd} >{base}.checksums 2>{base}.stderr; \
-                 echo $? >{base}.status\n",
-                cmd = pipeline(&path, codec, &decoder),
-                base = base.display(),
-            ));
+            script.push_str(&traced_run_line(&base, &pipeline(&path, codec, &decoder)));
         }
     }
     let out = lab
@@ -138,27 +109,10 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
     )];
     let mut failures = Vec::new();
     for (name, _) in STREAMS {
-        let load = |side: &str| -> (VislTrace, usize) {
-            let file = |ext: &str| results.join(format!("{}.{side}.{ext}", file_stem(name)));
-            let status = read(&file("status"));
-            assert_eq!(
-                status.trim(),
-                "0",
-                "{name} with the {side} decoder failed:\n{}",
-                read(&file("stderr"))
-            );
-            let trace = visl_trace::parse(&read(&file("trace")))
-                .unwrap_or_else(|e| panic!("{name} {side}: {e}"));
-            assert!(!trace.lost_events, "{name} {side}: ftrace lost events");
-            let shown = read(&file("checksums")).lines().count();
-            (trace, shown)
-        };
-        let (c, c_shown) = load("c");
-        let (ours, our_shown) = load("ours");
+        let (c, c_shown) = load_run(&results, file_stem(name), "c");
+        let (ours, our_shown) = load_run(&results, file_stem(name), "ours");
         let diffs = visl_trace::compare(&c, &ours, &[]);
-        let identical = (0..c.frames.len().max(ours.frames.len()))
-            .filter(|n| !diffs.iter().any(|d| d.frame == *n))
-            .count();
+        let identical = identical_requests(&c, &ours, |n| diffs.iter().any(|d| d.frame == n));
         table.push(format!(
             "{:<34} {:>8} {:>8} {:>7} {:>7} {:>10}",
             file_stem(name),
@@ -185,10 +139,4 @@ fn vp8_vp9_controls_match_gstreamers_c_decoders_on_visl() {
     }
     println!("{}", table.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The guest-side trace wrapper `visl_trace::capture_argv` uses, for a shell script
-/// running several captures in one boot.
-fn lab_trace_script() -> String {
-    lab_dir().join("visl-trace.sh").display().to_string()
 }

@@ -15,11 +15,12 @@
 //! One VM boot for all streams. The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use mediapass_tests::visl_trace::{self, VislTrace};
-use mediapass_tests::vmlab::{Lab, LabCommand, lab_dir};
-use mediapass_tests::{plugin_dir, workspace_root};
+use mediapass_tests::visl_differential::{
+    generated_stream, identical_requests, load_run, traced_run_line,
+};
+use mediapass_tests::visl_trace;
+use mediapass_tests::vmlab::{Lab, LabCommand};
 
 /// (stream, raw caps after the decoder): the cropped stream must come out at its
 /// visible size, not the coded 192x112.
@@ -36,27 +37,7 @@ const STREAMS: &[(&str, &str)] = &[
 
 /// Generates a stream with the x264 script (cached per build).
 fn stream(name: &str) -> PathBuf {
-    let dir = plugin_dir().join("v4l2stateless-streams");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.264"));
-    if !path.exists() {
-        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-        let script = workspace_root()
-            .join("gst-plugin-v4l2stateless/codecparsers/tests/gen/h264-streams.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(name)
-            .arg(&tmp)
-            .output()
-            .expect("bash runs");
-        assert!(
-            out.status.success(),
-            "generating {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    generated_stream("h264-streams.sh", name, "264")
 }
 
 fn pipeline(stream: &Path, decoder: &str, raw_caps: &str) -> String {
@@ -67,27 +48,16 @@ fn pipeline(stream: &Path, decoder: &str, raw_caps: &str) -> String {
     )
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 #[test]
 fn h264_controls_match_gstreamers_c_decoder_on_visl() {
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-h264").unwrap();
-    let trace = lab_dir().join("visl-trace.sh");
     let mut script = String::from("set -u\n");
     for (name, raw_caps) in STREAMS {
         let path = stream(name);
         for (side, decoder) in [("c", "v4l2slh264dec"), ("ours", "v4l2statelessh264dec")] {
             let base = results.join(format!("{name}.{side}"));
-            script.push_str(&format!(
-                "timeout 300 {trace} {base}.trace {cmd} >{base}.checksums 2>{base}.stderr; \
-                 echo $? >{base}.status\n",
-                trace = trace.display(),
-                cmd = pipeline(&path, decoder, raw_caps),
-                base = base.display(),
-            ));
+            script.push_str(&traced_run_line(&base, &pipeline(&path, decoder, raw_caps)));
         }
     }
     let out = lab
@@ -101,27 +71,10 @@ fn h264_controls_match_gstreamers_c_decoder_on_visl() {
     )];
     let mut failures = Vec::new();
     for (name, _) in STREAMS {
-        let load = |side: &str| -> (VislTrace, usize) {
-            let file = |ext: &str| results.join(format!("{name}.{side}.{ext}"));
-            let status = read(&file("status"));
-            assert_eq!(
-                status.trim(),
-                "0",
-                "{name} with the {side} decoder failed:\n{}",
-                read(&file("stderr"))
-            );
-            let trace = visl_trace::parse(&read(&file("trace")))
-                .unwrap_or_else(|e| panic!("{name} {side}: {e}"));
-            assert!(!trace.lost_events, "{name} {side}: ftrace lost events");
-            let shown = read(&file("checksums")).lines().count();
-            (trace, shown)
-        };
-        let (c, c_shown) = load("c");
-        let (ours, our_shown) = load("ours");
+        let (c, c_shown) = load_run(&results, name, "c");
+        let (ours, our_shown) = load_run(&results, name, "ours");
         let diffs = visl_trace::compare(&c, &ours, &[]);
-        let identical = (0..c.frames.len().max(ours.frames.len()))
-            .filter(|n| !diffs.iter().any(|d| d.frame == *n))
-            .count();
+        let identical = identical_requests(&c, &ours, |n| diffs.iter().any(|d| d.frame == n));
         table.push(format!(
             "{:<20} {:>8} {:>8} {:>7} {:>7} {:>10}",
             name,

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mediapass_tests::plugin_dir;
+use mediapass_tests::visl_differential::{identical_requests, load_run, traced_run_line};
 use mediapass_tests::visl_trace::{self, VislTrace};
-use mediapass_tests::vmlab::{Lab, LabCommand, lab_dir};
+use mediapass_tests::vmlab::{Lab, LabCommand};
 
 /// (name, frames, ffmpeg arguments after `-c:v mpeg2video`).
 const STREAMS: &[(&str, u32, &[&str])] = &[
@@ -120,10 +121,6 @@ fn pipeline(stream: &Path, decoder: &str) -> String {
     )
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// GStreamer 1.22's packing of a coded `profile_and_level_indication`.
 fn gstreamer_packing(coded: i128) -> i128 {
     let (escape, profile, level) = (coded >> 7 & 1, coded >> 4 & 7, coded & 0xf);
@@ -165,18 +162,12 @@ fn meaning_differences(c: &VislTrace, ours: &VislTrace) -> Vec<String> {
 fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-mpeg2").unwrap();
-    let trace = lab_dir().join("visl-trace.sh").display().to_string();
     let mut script = String::from("set -u\n");
     for (name, frames, args) in STREAMS {
         let path = stream(name, *frames, args);
         for (side, decoder) in [("c", "v4l2slmpeg2dec"), ("ours", "v4l2statelessmpeg2dec")] {
             let base = results.join(format!("{name}.{side}"));
-            script.push_str(&format!(
-                "timeout 300 {trace} {base}.trace {cmd} >{base}.checksums 2>{base}.stderr; \
-                 echo $? >{base}.status\n",
-                cmd = pipeline(&path, decoder),
-                base = base.display(),
-            ));
+            script.push_str(&traced_run_line(&base, &pipeline(&path, decoder)));
         }
     }
     let out = lab
@@ -190,33 +181,16 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
     )];
     let mut failures = Vec::new();
     for (name, frames, _) in STREAMS {
-        let load = |side: &str| -> (VislTrace, usize) {
-            let file = |ext: &str| results.join(format!("{name}.{side}.{ext}"));
-            let status = read(&file("status"));
-            assert_eq!(
-                status.trim(),
-                "0",
-                "{name} with the {side} decoder failed:\n{}",
-                read(&file("stderr"))
-            );
-            let trace = visl_trace::parse(&read(&file("trace")))
-                .unwrap_or_else(|e| panic!("{name} {side}: {e}"));
-            assert!(!trace.lost_events, "{name} {side}: ftrace lost events");
-            let shown = read(&file("checksums")).lines().count();
-            (trace, shown)
-        };
-        let (c, c_shown) = load("c");
-        let (ours, our_shown) = load("ours");
+        let (c, c_shown) = load_run(&results, name, "c");
+        let (ours, our_shown) = load_run(&results, name, "ours");
         let diffs = visl_trace::compare(&c, &ours, BY_MEANING);
         let meaning = meaning_differences(&c, &ours);
-        let identical = (0..c.frames.len().max(ours.frames.len()))
-            .filter(|n| {
-                !diffs.iter().any(|d| d.frame == *n)
-                    && !meaning
-                        .iter()
-                        .any(|m| m.starts_with(&format!("frame {n} ")))
-            })
-            .count();
+        let identical = identical_requests(&c, &ours, |n| {
+            diffs.iter().any(|d| d.frame == n)
+                || meaning
+                    .iter()
+                    .any(|m| m.starts_with(&format!("frame {n} ")))
+        });
         table.push(format!(
             "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10}",
             name,
