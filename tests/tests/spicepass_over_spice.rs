@@ -19,7 +19,6 @@
 mod spicepass_common;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -39,49 +38,6 @@ fn free_tcp_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
-}
-
-fn guest_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits for a guest phase's exit status file; fails with the VM's output if it ended.
-fn wait_guest_phase(
-    share: &Path,
-    phase: &str,
-    vm: &mpsc::Receiver<Result<LabOutput, LabError>>,
-) -> i32 {
-    let rc = share.join(format!("{phase}.rc"));
-    let deadline = Instant::now() + LONG;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&rc)
-            && let Ok(code) = text.trim().parse()
-        {
-            return code;
-        }
-        match vm.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(out)) => panic!("the VM ended before guest {phase} did:\n{}", out.describe()),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(_) => {}
-        }
-        assert!(Instant::now() < deadline, "guest {phase} never finished");
-    }
-}
-
-fn guest_story(share: &Path, phase: &str) -> String {
-    let lines = guest_lines(&share.join(format!("{phase}.out")));
-    let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
-    let mut s = format!("--- guest {phase} ({bufs} BUF lines) ---\n");
-    for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
-        s.push_str(&l.chars().take(300).collect::<String>());
-        s.push('\n');
-    }
-    s + "--- guest stderr ---\n"
-        + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
 }
 
 /// QEMU's SPICE server accepts TCP once QEMU runs (after any other lab VM has finished).
@@ -180,7 +136,7 @@ fn spicepass_through_qemus_spice_server() {
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     std::fs::write(share.join("go-seek"), "").unwrap();
     assert_eq!(
-        wait_guest_phase(&share, "identity", &vm),
+        wait_guest_phase(&share, "identity", &vm, LONG),
         0,
         "{}",
         guest_story(&share, "identity")
@@ -224,7 +180,7 @@ fn spicepass_through_qemus_spice_server() {
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     std::fs::write(share.join("go-throughput"), "").unwrap();
     assert_eq!(
-        wait_guest_phase(&share, "seek", &vm),
+        wait_guest_phase(&share, "seek", &vm, LONG),
         0,
         "{}",
         guest_story(&share, "seek")
@@ -299,7 +255,7 @@ fn spicepass_through_qemus_spice_server() {
         .as_secs_f64();
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     assert_eq!(
-        wait_guest_phase(&share, "throughput", &vm),
+        wait_guest_phase(&share, "throughput", &vm, LONG),
         0,
         "{}",
         guest_story(&share, "throughput")

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mediapass_tests::vmlab::{Lab, LabCommand, LabError, LabOutput};
+use mediapass_tests::vmlab::{Lab, LabCommand};
 use spicepass_common::*;
 
 const PORT: &str = "/dev/virtio-ports/org.mediapass.0";
@@ -29,50 +29,6 @@ const THROUGHPUT_BYTES: usize = 64 * 1024 * 1024;
 /// Generous: TCG guest on a loaded 2-core machine, and other lab VMs go first.
 const LONG: Duration = Duration::from_secs(240);
 const VM_START_LIMIT: Duration = Duration::from_secs(1800);
-
-/// The guest's output so far (it writes to a read-write share as it goes).
-fn guest_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits for a guest phase's exit status file; fails with the VM's output if it ended.
-fn wait_guest_phase(
-    share: &Path,
-    phase: &str,
-    vm: &mpsc::Receiver<Result<LabOutput, LabError>>,
-) -> i32 {
-    let rc = share.join(format!("{phase}.rc"));
-    let deadline = Instant::now() + VM_START_LIMIT;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&rc)
-            && let Ok(code) = text.trim().parse()
-        {
-            return code;
-        }
-        match vm.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(out)) => panic!("the VM ended before guest {phase} did:\n{}", out.describe()),
-            Ok(Err(e)) => panic!("{e}"),
-            Err(_) => {}
-        }
-        assert!(Instant::now() < deadline, "guest {phase} never finished");
-    }
-}
-
-fn guest_story(share: &Path, phase: &str) -> String {
-    let lines = guest_lines(&share.join(format!("{phase}.out")));
-    let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
-    let mut s = format!("--- guest {phase} ({bufs} BUF lines) ---\n");
-    for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
-        s.push_str(&l.chars().take(300).collect::<String>());
-        s.push('\n');
-    }
-    s + "--- guest stderr ---\n"
-        + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
-}
 
 #[test]
 fn spicepass_over_virtio_serial_in_a_guest() {
@@ -146,7 +102,7 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     let mut client = Client::spawn(&unix_uri, &[], None);
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     assert_eq!(
-        wait_guest_phase(&share, "identity", &vm),
+        wait_guest_phase(&share, "identity", &vm, VM_START_LIMIT),
         0,
         "{}",
         guest_story(&share, "identity")
@@ -189,7 +145,7 @@ fn spicepass_over_virtio_serial_in_a_guest() {
     );
     assert_eq!(client.finish(LONG), 0, "client failed\n{}", client.story());
     assert_eq!(
-        wait_guest_phase(&share, "seek", &vm),
+        wait_guest_phase(&share, "seek", &vm, VM_START_LIMIT),
         0,
         "{}",
         guest_story(&share, "seek")
@@ -255,7 +211,7 @@ fn spicepass_over_virtio_serial_in_a_guest() {
         client.story()
     );
     assert_eq!(
-        wait_guest_phase(&share, "drop", &vm),
+        wait_guest_phase(&share, "drop", &vm, VM_START_LIMIT),
         0,
         "{}",
         guest_story(&share, "drop")

@@ -8,10 +8,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use mediapass_tests::plugin_dir;
+use mediapass_tests::vmlab::{LabError, LabOutput};
 
 pub const DELTA_UNIT: u32 = 0x2000;
 
@@ -207,4 +208,51 @@ pub fn pts_of(buf_line: &str) -> u64 {
         .find_map(|f| f.strip_prefix("pts="))
         .and_then(|f| f.parse().ok())
         .unwrap_or_else(|| panic!("no pts in {buf_line}"))
+}
+
+/// The guest's output so far (it writes to a read-write share as it goes).
+pub fn guest_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits up to `limit` for a guest phase's exit status file (`<share>/<phase>.rc`); fails
+/// with the VM's output if it ended first.
+pub fn wait_guest_phase(
+    share: &Path,
+    phase: &str,
+    vm: &mpsc::Receiver<Result<LabOutput, LabError>>,
+    limit: Duration,
+) -> i32 {
+    let rc = share.join(format!("{phase}.rc"));
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&rc)
+            && let Ok(code) = text.trim().parse()
+        {
+            return code;
+        }
+        match vm.recv_timeout(Duration::from_millis(200)) {
+            Ok(Ok(out)) => panic!("the VM ended before guest {phase} did:\n{}", out.describe()),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+        assert!(Instant::now() < deadline, "guest {phase} never finished");
+    }
+}
+
+/// The guest phase's events and stderr (buffer lines counted, not listed), for failures.
+pub fn guest_story(share: &Path, phase: &str) -> String {
+    let lines = guest_lines(&share.join(format!("{phase}.out")));
+    let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
+    let mut s = format!("--- guest {phase} ({bufs} BUF lines) ---\n");
+    for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
+        s.push_str(&l.chars().take(300).collect::<String>());
+        s.push('\n');
+    }
+    s + "--- guest stderr ---\n"
+        + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
 }
