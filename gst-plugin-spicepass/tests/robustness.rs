@@ -227,23 +227,8 @@ fn wrong_auth_token_is_refused_and_the_right_one_plays() {
 #[test]
 fn guest_blocked_without_client_stops_cleanly() {
     let dir = TempDir::new("block-stop");
-    let clip = make_clip(&dir, 30);
     let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
-    let mut guest = Peer::spawn(
-        "guest",
-        &[
-            "guest",
-            &uri,
-            &play_clip(&clip),
-            "drop-policy=block",
-            "timeout-s=2",
-        ],
-    );
-    guest.wait_line("READY", LONG);
-    // The peer gives up after 2 s and sets its pipeline to NULL: that must return.
-    assert_eq!(guest.finish(LONG), 4, "{}", guest.story());
-    assert_eq!(guest.lines_with("TIMEOUT").len(), 1);
-    guest.assert_no_panic();
+    assert_blocked_guest_stops(&dir, &uri);
     assert!(!dir.path("s.sock").exists(), "socket removed on stop");
 }
 
@@ -252,16 +237,22 @@ fn guest_blocked_without_client_stops_cleanly() {
 #[test]
 fn guest_blocked_on_an_absent_port_stops_cleanly() {
     let dir = TempDir::new("block-stop-dev");
-    let clip = make_clip(&dir, 30);
     let uri = format!(
         "spicepass+dev://{}",
         dir.path("virtio-ports/org.mediapass.0").display()
     );
+    assert_blocked_guest_stops(&dir, &uri);
+}
+
+/// A guest on `uri` with no client, `drop-policy=block`: the peer gives up after 2 s and
+/// sets its pipeline to NULL, which must return.
+fn assert_blocked_guest_stops(dir: &TempDir, uri: &str) {
+    let clip = make_clip(dir, 30);
     let mut guest = Peer::spawn(
         "guest",
         &[
             "guest",
-            &uri,
+            uri,
             &play_clip(&clip),
             "drop-policy=block",
             "timeout-s=2",
