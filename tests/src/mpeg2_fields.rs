@@ -39,7 +39,7 @@ struct BitWriter {
 impl BitWriter {
     fn put(&mut self, bits: u32, value: u32) {
         for i in (0..bits).rev() {
-            if self.used % 8 == 0 {
+            if self.used.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if value >> i & 1 != 0 {
@@ -70,7 +70,9 @@ impl BitWriter {
 impl FieldStream {
     /// The elementary stream (ends with a sequence end code).
     pub fn encode(&self) -> Vec<u8> {
-        assert!(self.width % 16 == 0 && self.height % 32 == 0 && self.width >= 32);
+        assert!(
+            self.width.is_multiple_of(16) && self.height.is_multiple_of(32) && self.width >= 32
+        );
         let mut w = BitWriter::default();
         let low_delay = !self.frames.contains('B');
         let mut display_base = 0u32;

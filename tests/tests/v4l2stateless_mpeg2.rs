@@ -221,7 +221,7 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
     for (name, path, _, _) in &streams {
         for (side, decoder) in [("c", "v4l2slmpeg2dec"), ("ours", "v4l2statelessmpeg2dec")] {
             let base = results.join(format!("{name}.{side}"));
-            script.push_str(&traced_run_line(&base, &pipeline(&path, decoder)));
+            script.push_str(&traced_run_line(&base, &pipeline(path, decoder)));
         }
     }
     let out = lab
