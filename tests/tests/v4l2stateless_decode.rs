@@ -10,6 +10,9 @@
 //! name a picture by its input frame number in microseconds, so equal values mean the
 //! same reference structure.
 //!
+//! The bitstream bytes of every request (visl's debugfs dump of its OUTPUT buffer) must
+//! be identical too: see `visl_differential::compare_bitstreams`.
+//!
 //! One VM boot for all streams. The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};

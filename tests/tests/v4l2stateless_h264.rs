@@ -12,6 +12,9 @@
 //! timestamps are compared as they are. visl traces the controls in effect for each
 //! request, so a control sent once and inherited by later requests compares by value.
 //!
+//! The bitstream bytes of every request (visl's debugfs dump of its OUTPUT buffer) must
+//! be identical too: see `visl_differential::compare_bitstreams`.
+//!
 //! One VM boot for all streams. The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};

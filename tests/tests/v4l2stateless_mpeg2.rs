@@ -18,6 +18,9 @@
 //!   The uAPI marks them relevant for 4:2:2/4:4:4 only, and every stream here is
 //!   4:2:0, so the test checks ours equal the luma matrices instead.
 //!
+//! The bitstream bytes of every request (visl's debugfs dump of its OUTPUT buffer) must
+//! be identical too: see `visl_differential::compare_bitstreams`.
+//!
 //! The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};
