@@ -236,3 +236,90 @@ pub fn compare_bitstreams(
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::visl_trace::Frame;
+
+    /// A fresh results directory holding `<stem>.<side>.bitstream/` with these dumps.
+    fn results_with(test: &str, dumps: &[(&str, &[(&str, &[u8])])]) -> PathBuf {
+        let results = std::env::temp_dir().join(format!(
+            "mediapass-visl-differential-{test}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&results);
+        for (side, files) in dumps {
+            let dir = results.join(format!("s.{side}.bitstream"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, bytes) in *files {
+                std::fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+        results
+    }
+
+    fn trace(requests: usize) -> VislTrace {
+        VislTrace {
+            frames: vec![Frame::default(); requests],
+            lost_events: false,
+        }
+    }
+
+    #[test]
+    fn dumps_load_in_decoding_order_across_output_restarts() {
+        // Names sort "0-10" before "0-2" as text: the order must be numeric.
+        let names: Vec<String> = (0..11).rev().map(|s| format!("0-{s}.bin")).collect();
+        let mut files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+        files[10].1 = b"a";
+        files[8].1 = b"c";
+        files[0].1 = b"k";
+        files.push(("1-0.bin", b"l"));
+        let results = results_with("order", &[("c", &files)]);
+        let blobs = load_bitstreams(&results, "s", "c").unwrap();
+        assert_eq!(blobs.len(), 12);
+        assert_eq!((&blobs[0][..], &blobs[2][..]), (&b"a"[..], &b"c"[..]));
+        assert_eq!((&blobs[10][..], &blobs[11][..]), (&b"k"[..], &b"l"[..]));
+        std::fs::remove_dir_all(results).unwrap();
+    }
+
+    #[test]
+    fn a_missing_dump_or_a_copy_error_is_an_error() {
+        let gap: &[(&str, &[u8])] = &[("0-0.bin", b"a"), ("0-2.bin", b"c")];
+        let error: &[(&str, &[u8])] = &[("0-0.bin", b"a"), ("error", b"copy failed")];
+        let results = results_with("errors", &[("c", gap), ("ours", error)]);
+        let gap = load_bitstreams(&results, "s", "c").unwrap_err();
+        assert!(gap.contains("0-2 where 0-1 was expected"), "{gap}");
+        let error = load_bitstreams(&results, "s", "ours").unwrap_err();
+        assert!(error.contains("copy failed"), "{error}");
+        std::fs::remove_dir_all(results).unwrap();
+    }
+
+    #[test]
+    fn one_flipped_byte_fails_that_request_only() {
+        let c: &[(&str, &[u8])] = &[("0-0.bin", b"abc"), ("0-1.bin", b"def")];
+        let ours: &[(&str, &[u8])] = &[("0-0.bin", b"abc"), ("0-1.bin", b"dEf")];
+        let results = results_with("flip", &[("c", c), ("ours", ours)]);
+        let out = compare_bitstreams(&results, "s", &trace(2), &trace(2));
+        assert_eq!(out.identical, 1);
+        assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+        assert!(
+            out.failures[0]
+                .contains("request 1: C queued 3 bytes, ours 3, first difference at byte 1"),
+            "{}",
+            out.failures[0]
+        );
+        std::fs::remove_dir_all(results).unwrap();
+    }
+
+    #[test]
+    fn fewer_dumps_than_traced_requests_fail() {
+        let dumps: &[(&str, &[u8])] = &[("0-0.bin", b"abc")];
+        let results = results_with("count", &[("c", dumps), ("ours", dumps)]);
+        let out = compare_bitstreams(&results, "s", &trace(2), &trace(1));
+        assert_eq!(out.identical, 1);
+        assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+        assert!(out.failures[0].contains("the C run made 2 requests but visl dumped 1"));
+        std::fs::remove_dir_all(results).unwrap();
+    }
+}
