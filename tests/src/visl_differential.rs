@@ -242,8 +242,11 @@ mod tests {
     use super::*;
     use crate::visl_trace::Frame;
 
-    /// A fresh results directory holding `<stem>.<side>.bitstream/` with these dumps.
-    fn results_with(test: &str, dumps: &[(&str, &[(&str, &[u8])])]) -> PathBuf {
+    /// (file name, contents) of the files in one run's `.bitstream/` directory.
+    type Dumps<'a> = &'a [(&'a str, &'a [u8])];
+
+    /// A fresh results directory holding `s.<side>.bitstream/` with these dumps.
+    fn results_with(test: &str, dumps: &[(&str, Dumps)]) -> PathBuf {
         let results = std::env::temp_dir().join(format!(
             "mediapass-visl-differential-{test}-{}",
             std::process::id()
