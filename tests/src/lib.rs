@@ -10,6 +10,7 @@ pub mod fwht;
 pub mod inspect;
 pub mod measure;
 pub mod mpeg2_fields;
+pub mod peer_process;
 pub mod v4l2stateless;
 pub mod visl_differential;
 pub mod visl_trace;

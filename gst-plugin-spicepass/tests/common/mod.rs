@@ -4,12 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub use mediapass_tests::peer_process::PeerProcess;
 
 pub const PEER: &str = env!("CARGO_BIN_EXE_spicepass-peer");
 
@@ -104,148 +103,24 @@ pub fn make_mp4_clip(dir: &TempDir, frames: u32) -> PathBuf {
     path
 }
 
-/// A running peer process and everything it printed so far.
-pub struct Peer {
-    pub child: Child,
-    pub name: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    rx: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
+/// A running `spicepass-peer` and everything it printed so far (killed when dropped).
+pub type Peer = PeerProcess;
 
-impl Peer {
-    pub fn spawn(name: &str, args: &[&str]) -> Peer {
+/// `Peer::spawn(name, args)`: runs `spicepass-peer ARGS` (stdin /dev/null).
+pub trait SpawnPeer {
+    fn spawn(name: &str, args: &[&str]) -> Peer {
         Self::spawn_with(name, args, |_| {})
     }
-
-    pub fn spawn_with(name: &str, args: &[&str], tweak: impl FnOnce(&mut Command)) -> Peer {
-        let mut cmd = Command::new(PEER);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("GST_REGISTRY_FORK", "no");
-        tweak(&mut cmd);
-        let mut child = cmd.spawn().expect("spawning spicepass-peer");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let l = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let err = Arc::new(Mutex::new(String::new()));
-        let e = err.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut e = e.lock().unwrap();
-                e.push_str(&line);
-                e.push('\n');
-            }
-        });
-        Peer {
-            child,
-            name: name.to_owned(),
-            lines,
-            rx,
-            stderr: err,
-        }
-    }
-
-    /// Waits for a line starting with `prefix`; panics with the peer's story on timeout.
-    pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left.min(Duration::from_millis(200))) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) if left.is_zero() => {
-                    panic!(
-                        "{}: no '{prefix}' line within {timeout:?}\n{}",
-                        self.name,
-                        self.story()
-                    )
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(Duration::from_millis(100));
-                    panic!("{}: exited before '{prefix}'\n{}", self.name, self.story())
-                }
-            }
-        }
-    }
-
-    /// Waits for the process to exit (killing it after `timeout`) and returns its exit code.
-    pub fn finish(&mut self, timeout: Duration) -> i32 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(100));
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{}: did not finish within {timeout:?}\n{}",
-                    self.name,
-                    self.story()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    pub fn lines_with(&self, prefix: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.starts_with(prefix))
-            .collect()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Everything it printed, for failure messages (buffer lines elided).
-    pub fn story(&self) -> String {
-        let lines = self.lines();
-        let buffers = lines.iter().filter(|l| l.starts_with("BUF")).count();
-        let mut s = format!("--- {} ({buffers} BUF lines) ---\n", self.name);
-        for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
-            s.push_str(&l.chars().take(300).collect::<String>());
-            s.push('\n');
-        }
-        s.push_str("--- stderr ---\n");
-        s.push_str(&self.stderr());
-        s
-    }
-
-    pub fn assert_no_panic(&self) {
-        let err = self.stderr();
-        assert!(
-            !err.contains("panicked"),
-            "{} panicked:\n{}",
-            self.name,
-            self.story()
-        );
-    }
+    /// The same, with `tweak` applied to the command first (environment, stdin).
+    fn spawn_with(name: &str, args: &[&str], tweak: impl FnOnce(&mut Command)) -> Peer;
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl SpawnPeer for Peer {
+    fn spawn_with(name: &str, args: &[&str], tweak: impl FnOnce(&mut Command)) -> Peer {
+        let mut cmd = Command::new(PEER);
+        cmd.args(args).stdin(Stdio::null());
+        tweak(&mut cmd);
+        PeerProcess::start(name, cmd)
     }
 }
 

@@ -4,13 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use mediapass_tests::peer_process::PeerProcess;
 use mediapass_tests::plugin_dir;
 use mediapass_tests::vmlab::{LabError, LabOutput};
 
@@ -92,97 +92,31 @@ pub fn make_mp4_clip(path: &Path, frames: u32) {
     assert!(status.success(), "making {} failed", path.display());
 }
 
-/// A host-side `spicepass-peer client` and the lines it printed.
-pub struct Client {
-    pub child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
+/// A host-side `spicepass-peer client` and the lines it printed (killed when dropped).
+pub type Client = PeerProcess;
 
-impl Client {
+/// `Client::spawn(uri, extra, stdin)`.
+pub trait SpawnClient {
     /// `spicepass-peer client URI EXTRA...`; `stdin` becomes the child's fd 0 (for
     /// `spicepass+fd://0`), otherwise stdin is /dev/null.
-    pub fn spawn(uri: &str, extra: &[&str], stdin: Option<OwnedFd>) -> Self {
-        let mut child = Command::new(peer_binary())
-            .arg("client")
+    fn spawn(uri: &str, extra: &[&str], stdin: Option<OwnedFd>) -> Client;
+    /// Waits until the client printed at least `n` buffers.
+    fn wait_buffers(&self, n: usize, timeout: Duration);
+}
+
+impl SpawnClient for Client {
+    fn spawn(uri: &str, extra: &[&str], stdin: Option<OwnedFd>) -> Client {
+        let mut cmd = Command::new(peer_binary());
+        cmd.arg("client")
             .arg(uri)
             .args(extra)
             .arg("timeout-s=200")
-            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("GST_REGISTRY_FORK", "no")
-            .spawn()
-            .expect("spawning spicepass-peer");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (out, l) = (child.stdout.take().unwrap(), lines.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                l.lock().unwrap().push(line);
-            }
-        });
-        let (err, e) = (child.stderr.take().unwrap(), stderr.clone());
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(err).read_to_string(&mut s);
-            e.lock().unwrap().push_str(&s);
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from));
+        PeerProcess::start("host client", cmd)
     }
 
-    pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    pub fn story(&self) -> String {
-        let lines = self.lines();
-        let bufs = lines.iter().filter(|l| l.starts_with("BUF")).count();
-        let mut s = format!("--- host client ({bufs} BUF lines) ---\n");
-        for l in lines.iter().filter(|l| !l.starts_with("BUF")) {
-            s.push_str(&l.chars().take(300).collect::<String>());
-            s.push('\n');
-        }
-        s + "--- stderr ---\n" + &self.stderr.lock().unwrap()
-    }
-
-    pub fn wait_buffers(&self, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while with_prefix(&self.lines(), "BUF").len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "client got fewer than {n} buffers within {timeout:?}\n{}",
-                self.story()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn finish(&mut self, timeout: Duration) -> i32 {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("client did not finish within {timeout:?}\n{}", self.story());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn wait_buffers(&self, n: usize, timeout: Duration) {
+        self.wait_count("BUF", n, timeout);
     }
 }
 
