@@ -9,41 +9,68 @@
 //!
 //! For every stream of mediapass's generated Fluster suites (the same files the Fluster
 //! tests use) and every codec our plugin implements, three `gst-launch-1.0` pipelines
-//! run, interleaved, `MEDIAPASS_BENCH_REPS` times (default 3), on the stream played
-//! `MEDIAPASS_BENCH_REPEAT` times in a row in one file (default 10: each copy starts with
-//! a key frame; IVF frame headers renumbered), so the decoding outweighs the start-up
-//! noise of `gst-launch-1.0`:
+//! run, interleaved (base, C, ours, base, C, ours, ...), `MEDIAPASS_BENCH_REPS` times
+//! (default 3), on the stream played `MEDIAPASS_BENCH_REPEAT` times in a row in one file
+//! (default 10: each copy starts with a key frame; IVF frame headers renumbered):
 //!
-//! * baseline: `filesrc ! PARSE ! fakesink` (process start, registry, file, parser, sink),
-//! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakesink`,
-//! * ours:     `filesrc ! PARSE ! v4l2stateless<codec>dec ! video/x-raw ! fakesink`.
+//! * baseline: `filesrc ! PARSE ! fakevideosink` (process start, registry, file, parser, sink),
+//! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakevideosink`,
+//! * ours:     `filesrc ! PARSE ! v4l2stateless<codec>dec ! video/x-raw ! fakevideosink`.
 //!
-//! CPU time is the pipeline process's own rusage (bash's `times` in a subshell: the
-//! user and system time of its waited-for children). The table reports the median
-//! over the repetitions, minus the baseline's median, per output frame. visl decodes
-//! nothing (its work is in a kernel worker, not in these processes), so the user time
-//! is the decoder element's own: parsing, controls, ioctls and the picture copy.
+//! `fakevideosink` offers the video meta, so both decoders lend their CAPTURE buffers
+//! downstream (no picture copy on either side).
 //!
-//! Then frames in flight: ours with `render-delay` 0, 1, 2 and our TRACE line
-//! "in flight: N requests queued, M pictures not pushed" after each decode; the table
-//! gives the maximum of each, and the frames output (checksumsink) against the C
-//! decoder's and the software decoder's counts.
+//! Why the guest runs with QEMU's `-icount` ([`LabCommand::icount`]): under ordinary
+//! (multi-threaded) TCG the guest's clock is the host's, so a process's CPU time in the
+//! guest includes every moment the host took the emulating thread away for other work;
+//! on this shared machine that made repetitions of one pipeline differ by up to 2x. With
+//! `-icount shift=0,sleep=off` the guest clock advances 1 ns per emulated instruction:
+//! the same loop measured three times gives the same CPU time to the tick. The kernel
+//! scales a task's tick-sampled user/sys split to its precise runtime (sched_clock, here
+//! instruction-driven), so user+sys is exact and the split is sampled.
 //!
-//! The guest is QEMU TCG: absolute times are those of an emulated CPU, several times
-//! slower than the host; the ratio between two decoders on the same streams in the same
-//! boot is the meaningful number.
+//! CPU time is the pipeline process's rusage (`wait4`, microseconds, from a small Python
+//! wrapper). Per stream and repetition: (decoder run - baseline run of the same
+//! repetition) / frames; the table gives the median over repetitions and the ratio
+//! ours/C with its min-max over repetitions; the last rows are geometric means over
+//! streams (per codec and overall). visl decodes nothing (its work is in a kernel worker,
+//! not in these processes), so the user time is the decoder element's own: parsing,
+//! controls, ioctls, buffer handling.
+//!
+//! Then syscalls per frame (`strace -f -c`, one run of each decoder on the original
+//! stream, minus the baseline's), and frames in flight: ours with `render-delay` 0, 1, 2
+//! and our TRACE line "in flight: N requests queued, M pictures not pushed" after each
+//! decode; that table gives the maximum of each, and the frames output (checksumsink)
+//! against the C decoder's and the software decoder's counts.
+//!
+//! Absolute times are those of an emulated CPU counting 1 ns per instruction, not the
+//! host's; the ratio between two decoders on the same streams is the meaningful number.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mediapass_tests::fluster::{Suite, Vector};
-use mediapass_tests::measure::{max_in_flight, median, parse_times};
+use mediapass_tests::measure::{
+    geometric_mean, max_in_flight, median, parse_rusage, parse_strace_summary,
+};
 use mediapass_tests::v4l2stateless::{Codec, implemented_codecs};
 use mediapass_tests::vmlab::{Lab, LabCommand};
 use mediapass_tests::{built_plugin, plugin_dir};
 
 const SIDES: &[&str] = &["base", "c", "ours"];
 const RENDER_DELAYS: &[u32] = &[0, 1, 2];
+/// The sink of the CPU runs: offers the video meta, so both decoders lend CAPTURE buffers.
+const CPU_SINK: &str = "fakevideosink";
+
+/// Runs a command, writes its rusage `USER SYS` (seconds, microsecond resolution) to
+/// the file named by the first argument, exits with the command's status.
+const RUSAGE_WRAPPER: &str = r#"import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{usage.ru_utime:.6f} {usage.ru_stime:.6f}\n")
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+"#;
 
 fn main() {
     let reps = env_number("MEDIAPASS_BENCH_REPS", 3);
@@ -60,15 +87,18 @@ fn main() {
 
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-bench").unwrap();
+    let wrapper = results.join("rusage.py");
+    std::fs::write(&wrapper, RUSAGE_WRAPPER).unwrap();
     let looped: Vec<Vector> = suite
         .vectors
         .iter()
         .map(|v| repeated(v, repeat, &suite.dir.join("repeated")))
         .collect();
-    let script = guest_script(&suite.vectors, &looped, &results, reps);
+    let script = guest_script(&suite.vectors, &looped, &results, reps, &wrapper);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!(
-        "booting the lab: {} streams ({}) played {repeat} times, {reps} repetitions, host load {}",
+        "booting the lab (icount): {} streams ({}) played {repeat} times, {reps} repetitions, \
+         host load {}",
         suite.vectors.len(),
         keys.join(", "),
         load.trim()
@@ -78,6 +108,7 @@ fn main() {
         .run(
             &LabCommand::shell(&script)
                 .rw_dir(&results)
+                .icount(0)
                 .timeout(std::time::Duration::from_secs(3600)),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -85,11 +116,16 @@ fn main() {
     let wall = started.elapsed();
 
     println!(
-        "\nCPU time per frame, userspace (user) and kernel (sys), median of {reps} runs minus \
-         the parse-only baseline, each stream played {repeat} times; visl in the VM lab \
-         (QEMU TCG)\n"
+        "\nCPU time per frame in microseconds of the emulated CPU (QEMU -icount, 1 ns per \
+         instruction), user and sys, median over {reps} repetitions of (decoder run - \
+         baseline run), each stream played {repeat} times, both decoders zero-copy into \
+         {CPU_SINK}; ours/C with min-max over repetitions\n"
     );
     println!("{}", cpu_table(&looped, &results, reps));
+    println!(
+        "\nSyscalls per frame (strace -f -c, one run on the original stream, minus the baseline)\n"
+    );
+    println!("{}", syscall_table(&suite.vectors, &results));
     println!("\nFrames in flight (ours), maximum over the stream, and frames output\n");
     println!("{}", in_flight_table(&suite.vectors, &results));
     println!(
@@ -175,27 +211,48 @@ fn pipeline(vector: &Vector, side: &str, extra: &str, sink: &str) -> String {
     )
 }
 
-/// CPU runs on the `looped` streams, then frame counts and frames in flight on `vectors`.
-fn guest_script(vectors: &[Vector], looped: &[Vector], dir: &Path, reps: usize) -> String {
+/// CPU runs on the `looped` streams, then syscall counts, frame counts and frames in
+/// flight on `vectors`.
+fn guest_script(
+    vectors: &[Vector],
+    looped: &[Vector],
+    dir: &Path,
+    reps: usize,
+    wrapper: &Path,
+) -> String {
     let mut script = String::from("set -u\n");
-    // One warm-up run so the first measured one does not pay for cold caches.
-    if let Some(v) = vectors.first() {
-        script.push_str(&format!(
-            "{} >/dev/null 2>&1\n",
-            pipeline(v, "ours", "", "fakesink")
-        ));
+    // One warm-up run of each side so the first measured one does not pay for cold caches.
+    if let Some(v) = looped.first() {
+        for side in SIDES {
+            script.push_str(&format!(
+                "{} >/dev/null 2>&1\n",
+                pipeline(v, side, "", CPU_SINK)
+            ));
+        }
     }
     for rep in 0..reps {
         for vector in looped {
             for side in SIDES {
                 let base = dir.join(format!("{}.{side}.{rep}", vector.name));
                 script.push_str(&format!(
-                    "( timeout 300 {cmd} >/dev/null 2>{base}.stderr; echo $? >{base}.status; \
-                     times >{base}.times )\n",
-                    cmd = pipeline(vector, side, "", "fakesink"),
+                    "timeout 600 python3 {wrapper} {base}.rusage {cmd} >/dev/null \
+                     2>{base}.stderr; echo $? >{base}.status\n",
+                    wrapper = wrapper.display(),
+                    cmd = pipeline(vector, side, "", CPU_SINK),
                     base = base.display()
                 ));
             }
+        }
+    }
+    for vector in vectors {
+        for side in SIDES {
+            let base = dir.join(format!("{}.{side}.strace", vector.name));
+            script.push_str(&format!(
+                "timeout 600 strace -f -c -o {base}.summary {cmd} >/dev/null 2>{base}.stderr; \
+                 echo $? >{base}.status\n",
+                cmd = pipeline(vector, side, "", CPU_SINK),
+                base = base.display()
+            ));
         }
     }
     for vector in vectors {
@@ -246,90 +303,153 @@ fn with_ext(base: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
-    let mut rows = vec![format!(
-        "{:<22} {:>6} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7} {:>10} {:>10}",
-        "stream",
-        "frames",
-        "base ms",
-        "C ms",
-        "ours ms",
-        "C us/frm",
-        "ours us/frm",
-        "ours/C",
-        "C sys/frm",
-        "ours sys/frm"
-    )];
-    let mut totals: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    let mut total_frames = 0u32;
-    for vector in vectors {
-        let mut medians = BTreeMap::new();
-        for side in SIDES {
-            let (users, systems): (Vec<f64>, Vec<f64>) = (0..reps)
-                .map(|rep| {
-                    let base = dir.join(format!("{}.{side}.{rep}", vector.name));
-                    check_status(&base);
-                    let times = read(&with_ext(&base, "times"));
-                    parse_times(&times).unwrap_or_else(|| {
-                        panic!("{}: bad `times` output {times:?}", base.display())
-                    })
-                })
-                .unzip();
-            medians.insert(
-                *side,
-                (
-                    median(users).expect("reps >= 1"),
-                    median(systems).expect("reps >= 1"),
-                ),
-            );
-        }
-        let frames = f64::from(vector.frames);
-        let per_frame = |side: &str| {
-            let (user, sys) = medians[side];
-            let (base_user, base_sys) = medians["base"];
+/// (user, sys) seconds of one CPU run.
+fn rusage(dir: &Path, vector: &Vector, side: &str, rep: usize) -> (f64, f64) {
+    let base = dir.join(format!("{}.{side}.{rep}", vector.name));
+    check_status(&base);
+    let text = read(&with_ext(&base, "rusage"));
+    parse_rusage(&text).unwrap_or_else(|| panic!("{}: bad rusage line {text:?}", base.display()))
+}
+
+/// Per repetition: the decoder side's (user, sys) microseconds per frame, the baseline
+/// of the same repetition subtracted.
+fn per_frame(dir: &Path, vector: &Vector, side: &str, reps: usize) -> Vec<(f64, f64)> {
+    let frames = f64::from(vector.frames);
+    (0..reps)
+        .map(|rep| {
+            let (user, sys) = rusage(dir, vector, side, rep);
+            let (base_user, base_sys) = rusage(dir, vector, "base", rep);
             (
                 (user - base_user) / frames * 1e6,
                 (sys - base_sys) / frames * 1e6,
             )
-        };
-        let (c_user, c_sys) = per_frame("c");
-        let (our_user, our_sys) = per_frame("ours");
-        for side in ["c", "ours"] {
-            let entry = totals.entry(side).or_default();
-            entry.0 += medians[side].0 - medians["base"].0;
-            entry.1 += medians[side].1 - medians["base"].1;
-        }
-        total_frames += vector.frames;
+        })
+        .collect()
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        })
+}
+
+/// One stream's ratios ours/C, one per repetition: user time, and user+sys.
+#[derive(Clone)]
+struct Ratios {
+    user: Vec<f64>,
+    total: Vec<f64>,
+}
+
+fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
+    let mut rows = vec![format!(
+        "{:<22} {:>6} {:>8} {:>8} {:>8} {:>8} {:>19} {:>19}",
+        "stream",
+        "frames",
+        "C user",
+        "our user",
+        "C sys",
+        "our sys",
+        "user ours/C (range)",
+        "u+s ours/C (range)"
+    )];
+    // Per codec (and "all"): per stream, the per-repetition ratios (user, user+sys).
+    let mut ratios: BTreeMap<String, Vec<Ratios>> = BTreeMap::new();
+    for vector in vectors {
+        let c = per_frame(dir, vector, "c", reps);
+        let ours = per_frame(dir, vector, "ours", reps);
+        let user: Vec<f64> = c.iter().zip(&ours).map(|(c, o)| o.0 / c.0).collect();
+        let total: Vec<f64> = c
+            .iter()
+            .zip(&ours)
+            .map(|(c, o)| (o.0 + o.1) / (c.0 + c.1))
+            .collect();
+        let med = |values: Vec<f64>| median(values).expect("reps >= 1");
+        let (user_lo, user_hi) = min_max(&user);
+        let (total_lo, total_hi) = min_max(&total);
         rows.push(format!(
-            "{:<22} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>7.2} {:>10.0} {:>10.0}",
+            "{:<22} {:>6} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>19} {:>19}",
             vector.name,
             vector.frames,
-            medians["base"].0 * 1e3,
-            medians["c"].0 * 1e3,
-            medians["ours"].0 * 1e3,
-            c_user,
-            our_user,
-            our_user / c_user,
-            c_sys,
-            our_sys
+            med(c.iter().map(|v| v.0).collect()),
+            med(ours.iter().map(|v| v.0).collect()),
+            med(c.iter().map(|v| v.1).collect()),
+            med(ours.iter().map(|v| v.1).collect()),
+            format!("{:.2} ({user_lo:.2}-{user_hi:.2})", med(user.clone())),
+            format!("{:.2} ({total_lo:.2}-{total_hi:.2})", med(total.clone())),
+        ));
+        for key in [vector.codec.clone(), "all streams".to_owned()] {
+            ratios.entry(key).or_default().push(Ratios {
+                user: user.clone(),
+                total: total.clone(),
+            });
+        }
+    }
+    // Geometric mean over streams of the per-stream medians; range: the geometric mean
+    // over streams within each repetition, lowest and highest repetition.
+    for (key, streams) in &ratios {
+        let summary = |pick: fn(&Ratios) -> &Vec<f64>| {
+            let medians: Vec<f64> = streams
+                .iter()
+                .map(|s| median(pick(s).clone()).expect("reps >= 1"))
+                .collect();
+            let per_rep: Vec<f64> = (0..reps)
+                .map(|rep| {
+                    let values: Vec<f64> = streams.iter().map(|s| pick(s)[rep]).collect();
+                    geometric_mean(&values).unwrap_or(f64::NAN)
+                })
+                .collect();
+            let (lo, hi) = min_max(&per_rep);
+            format!(
+                "{:.2} ({lo:.2}-{hi:.2})",
+                geometric_mean(&medians).unwrap_or(f64::NAN)
+            )
+        };
+        rows.push(format!(
+            "{:<22} {:>6} {:>8} {:>8} {:>8} {:>8} {:>19} {:>19}",
+            format!("geomean {key}"),
+            streams.len(),
+            "",
+            "",
+            "",
+            "",
+            summary(|s| &s.user),
+            summary(|s| &s.total),
         ));
     }
-    let frames = f64::from(total_frames);
-    let (c_user, c_sys) = totals["c"];
-    let (our_user, our_sys) = totals["ours"];
-    rows.push(format!(
-        "{:<22} {:>6} {:>9} {:>9} {:>9} {:>11.0} {:>11.0} {:>7.2} {:>10.0} {:>10.0}",
-        "all streams",
-        total_frames,
-        "",
-        "",
-        "",
-        c_user / frames * 1e6,
-        our_user / frames * 1e6,
-        our_user / c_user,
-        c_sys / frames * 1e6,
-        our_sys / frames * 1e6
-    ));
+    rows.join("\n")
+}
+
+/// Syscalls shown in their own column; the rest only in the total.
+const SYSCALLS: &[&str] = &["ioctl", "ppoll", "poll", "futex", "mmap", "munmap"];
+
+fn syscall_table(vectors: &[Vector], dir: &Path) -> String {
+    let mut header = format!("{:<22} {:>6} {:>5}", "stream", "frames", "side");
+    for name in SYSCALLS.iter().chain(&["total"]) {
+        header.push_str(&format!(" {name:>8}"));
+    }
+    let mut rows = vec![header];
+    for vector in vectors {
+        let summary = |side: &str| {
+            let base = dir.join(format!("{}.{side}.strace", vector.name));
+            check_status(&base);
+            parse_strace_summary(&read(&with_ext(&base, "summary")))
+                .unwrap_or_else(|| panic!("{}.summary: no strace total", base.display()))
+        };
+        let base = summary("base");
+        for side in ["c", "ours"] {
+            let calls = summary(side);
+            let mut row = format!("{:<22} {:>6} {:>5}", vector.name, vector.frames, side);
+            for name in SYSCALLS.iter().chain(&["total"]) {
+                let count = |map: &BTreeMap<String, u64>| map.get(*name).copied().unwrap_or(0);
+                let per_frame =
+                    (count(&calls) as f64 - count(&base) as f64) / f64::from(vector.frames);
+                row.push_str(&format!(" {per_frame:>8.1}"));
+            }
+            rows.push(row);
+        }
+    }
     rows.join("\n")
 }
 
