@@ -1,5 +1,19 @@
 // SPDX-License-Identifier: MPL-2.0
-//! Reading what benchmark runs in the lab leave behind: the bench's rusage lines, our decoder's "in flight" TRACE lines, strace summaries; medians and means.
+//! Reading what benchmark runs in the lab leave behind: the bench's rusage lines, our
+//! decoder's "in flight" TRACE lines, strace summaries; medians and means.
+
+/// The maximum (requests queued, pictures not pushed) over the decoder's TRACE lines
+/// `in flight: N requests queued, M pictures not pushed`; `None` without any.
+pub fn max_in_flight(log: &str) -> Option<(u32, u32)> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = line.split_once("in flight: ")?.1;
+            let (requests, rest) = rest.split_once(" requests queued, ")?;
+            let (pictures, _) = rest.split_once(" pictures not pushed")?;
+            Some((requests.parse::<u32>().ok()?, pictures.parse::<u32>().ok()?))
+        })
+        .reduce(|(a, b), (c, d)| (a.max(c), b.max(d)))
+}
 
 /// (user, sys) seconds from a line `USER SYS` (decimal seconds, as the lab benchmark's
 /// rusage wrapper writes them).
