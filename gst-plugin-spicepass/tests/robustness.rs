@@ -309,3 +309,38 @@ fn relay_hanging_up_before_the_hello_is_no_peer_yet() {
     client.assert_no_panic();
     assert_identical_stream(&guest, &client);
 }
+
+/// A client application that keeps its pipeline a while after EOS must not take the next
+/// guest's stream (it would go nowhere): that stream waits for, and goes whole to, the
+/// next client.
+#[test]
+fn client_after_eos_leaves_the_next_guest_to_the_next_client() {
+    let dir = TempDir::new("after-eos");
+    let clip = make_clip(&dir, 60);
+    let uri = format!("spicepass+unix://{}", dir.path("s.sock").display());
+    let mut first_guest = Peer::spawn("guest 1", &["guest", &uri, &play_clip(&clip)]);
+    first_guest.wait_line("READY", LONG);
+    let mut lingering = Peer::spawn("client 1", &["client", &uri, "linger-after-eos-ms=4000"]);
+    lingering.wait_line("EOS", LONG);
+    assert_eq!(first_guest.finish(LONG), 0, "{}", first_guest.story());
+    assert_identical_stream(&first_guest, &lingering);
+
+    let mut second_guest = Peer::spawn(
+        "guest 2",
+        &["guest", &uri, &play_clip(&clip), "drop-policy=block"],
+    );
+    second_guest.wait_line("READY", LONG);
+    assert_eq!(lingering.finish(LONG), 0, "{}", lingering.story());
+    assert_eq!(
+        lingering.lines_with("MSG spicepass-connected").len(),
+        1,
+        "the client took a session after its EOS\n{}\n{}",
+        lingering.story(),
+        second_guest.story()
+    );
+    let mut next = Peer::spawn("client 2", &["client", &uri]);
+    assert_eq!(next.finish(LONG), 0, "{}", next.story());
+    assert_eq!(second_guest.finish(LONG), 0, "{}", second_guest.story());
+    assert_identical_stream(&second_guest, &next);
+    lingering.assert_no_panic();
+}

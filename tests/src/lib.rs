@@ -9,6 +9,7 @@ pub mod fluster;
 pub mod fwht;
 pub mod inspect;
 pub mod measure;
+pub mod mpeg2_fields;
 pub mod v4l2stateless;
 pub mod visl_differential;
 pub mod visl_trace;

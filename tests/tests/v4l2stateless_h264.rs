@@ -12,15 +12,19 @@
 //! timestamps are compared as they are. visl traces the controls in effect for each
 //! request, so a control sent once and inherited by later requests compares by value.
 //!
+//! The bitstream bytes of every request (visl's debugfs dump of its OUTPUT buffer) must
+//! be identical too: see `visl_differential::compare_bitstreams`.
+//!
 //! One VM boot for all streams. The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};
 
 use mediapass_tests::visl_differential::{
-    generated_stream, identical_requests, load_run, traced_run_line,
+    compare_bitstreams, differential_command, generated_stream, identical_requests, load_run,
+    traced_run_line,
 };
 use mediapass_tests::visl_trace;
-use mediapass_tests::vmlab::{Lab, LabCommand};
+use mediapass_tests::vmlab::Lab;
 
 /// (stream, raw caps after the decoder): the cropped stream must come out at its
 /// visible size, not the coded 192x112.
@@ -61,29 +65,32 @@ fn h264_controls_match_gstreamers_c_decoder_on_visl() {
         }
     }
     let out = lab
-        .run(&LabCommand::shell(&script).rw_dir(&results))
+        .run(&differential_command(&script, &results))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.success(), "{}", out.describe());
 
     let mut table = vec![format!(
-        "{:<20} {:>8} {:>8} {:>7} {:>7} {:>10}",
-        "stream", "jobs C", "jobs us", "out C", "out us", "identical"
+        "{:<20} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
+        "stream", "jobs C", "jobs us", "out C", "out us", "identical", "same bytes"
     )];
     let mut failures = Vec::new();
     for (name, _) in STREAMS {
         let (c, c_shown) = load_run(&results, name, "c");
         let (ours, our_shown) = load_run(&results, name, "ours");
+        let bitstreams = compare_bitstreams(&results, name, &c, &ours);
         let diffs = visl_trace::compare(&c, &ours, &[]);
         let identical = identical_requests(&c, &ours, |n| diffs.iter().any(|d| d.frame == n));
         table.push(format!(
-            "{:<20} {:>8} {:>8} {:>7} {:>7} {:>10}",
+            "{:<20} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
             name,
             c.frames.len(),
             ours.frames.len(),
             c_shown,
             our_shown,
-            identical
+            identical,
+            bitstreams.identical
         ));
+        failures.extend(bitstreams.failures);
         if !diffs.is_empty() {
             let shown: Vec<String> = diffs.iter().take(20).map(ToString::to_string).collect();
             failures.push(format!(

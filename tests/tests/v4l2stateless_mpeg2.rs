@@ -18,15 +18,20 @@
 //!   The uAPI marks them relevant for 4:2:2/4:4:4 only, and every stream here is
 //!   4:2:0, so the test checks ours equal the luma matrices instead.
 //!
+//! The bitstream bytes of every request (visl's debugfs dump of its OUTPUT buffer) must
+//! be identical too: see `visl_differential::compare_bitstreams`.
+//!
 //! The test FAILS (never skips) when the lab cannot start.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mediapass_tests::plugin_dir;
-use mediapass_tests::visl_differential::{identical_requests, load_run, traced_run_line};
+use mediapass_tests::visl_differential::{
+    compare_bitstreams, differential_command, identical_requests, load_run, traced_run_line,
+};
 use mediapass_tests::visl_trace::{self, VislTrace};
-use mediapass_tests::vmlab::{Lab, LabCommand};
+use mediapass_tests::vmlab::Lab;
 
 /// (name, frames, ffmpeg arguments after `-c:v mpeg2video`).
 const STREAMS: &[(&str, u32, &[&str])] = &[
@@ -171,18 +176,19 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
         }
     }
     let out = lab
-        .run(&LabCommand::shell(&script).rw_dir(&results))
+        .run(&differential_command(&script, &results))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.success(), "{}", out.describe());
 
     let mut table = vec![format!(
-        "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10}",
-        "stream", "frames", "jobs C", "jobs us", "out C", "out us", "identical"
+        "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
+        "stream", "frames", "jobs C", "jobs us", "out C", "out us", "identical", "same bytes"
     )];
     let mut failures = Vec::new();
     for (name, frames, _) in STREAMS {
         let (c, c_shown) = load_run(&results, name, "c");
         let (ours, our_shown) = load_run(&results, name, "ours");
+        let bitstreams = compare_bitstreams(&results, name, &c, &ours);
         let diffs = visl_trace::compare(&c, &ours, BY_MEANING);
         let meaning = meaning_differences(&c, &ours);
         let identical = identical_requests(&c, &ours, |n| {
@@ -192,15 +198,17 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
                     .any(|m| m.starts_with(&format!("frame {n} ")))
         });
         table.push(format!(
-            "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10}",
+            "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
             name,
             frames,
             c.frames.len(),
             ours.frames.len(),
             c_shown,
             our_shown,
-            identical
+            identical,
+            bitstreams.identical
         ));
+        failures.extend(bitstreams.failures);
         if !diffs.is_empty() || !meaning.is_empty() {
             let shown: Vec<String> = diffs
                 .iter()

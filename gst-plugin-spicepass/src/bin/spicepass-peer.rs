@@ -16,7 +16,8 @@
 //! `render-rect-after=N`, after the N-th buffer), `video-sink=ELEMENT` (client decodes and
 //! renders with `ELEMENT name=out`, properties included, instead of counting buffers in a
 //! fakesink), `checksum=false` (`sum=-`: for throughput runs), `memfd-threshold=N` (the
-//! sink's shared-memory threshold; 0 = socket only).
+//! sink's shared-memory threshold; 0 = socket only), `linger-after-eos-ms=N` (keep the
+//! pipeline playing N ms after EOS, as an application that does not stop at once).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -302,6 +303,21 @@ fn run(pipeline: gst::Pipeline, options: &Options, guest: bool) -> i32 {
     }
     if code == 4 {
         out("TIMEOUT");
+    }
+    if code == 0
+        && let Some(ms) = options.num("linger-after-eos-ms")
+    {
+        let until = Instant::now() + Duration::from_millis(ms);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let wait = gst::ClockTime::from_nseconds(left.as_nanos().min(100_000_000) as u64);
+            if let Some(msg) = bus.timed_pop(wait)
+                && let gst::MessageView::Element(e) = msg.view()
+                && let Some(s) = e.structure()
+                && s.name().starts_with("spicepass-")
+            {
+                out(&format!("MSG {s}"));
+            }
+        }
     }
     for name in ["sink", "src"] {
         if let Some(e) = pipeline.by_name(name) {

@@ -94,6 +94,11 @@ pub trait Handler: Send + Sync + 'static {
     fn report(&self, report: ClientReport);
     /// Where the guest shows the video (src only; the decoder refuses it from a src).
     fn window_geometry(&self, _generation: u64, _geometry: WindowGeometry) {}
+    /// Whether the worker may take a new connection now. A src that has received EOS says
+    /// no until it is flushed or restarted: a new guest's stream would go nowhere.
+    fn accepts_sessions(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,11 @@ fn run(config: Config, mut rendezvous: Rendezvous, handler: Arc<dyn Handler>, ou
                 return;
             }
         }
+        if !handler.accepts_sessions() {
+            // Not dialling or accepting leaves the next guest waiting for the next client.
+            std::thread::sleep(WAIT_SLICE);
+            continue;
+        }
         let link = match rendezvous.next_link(&outbox.cancel, Duration::from_secs(1)) {
             Ok(link) => link,
             Err(LinkError::TimedOut(_)) => continue,

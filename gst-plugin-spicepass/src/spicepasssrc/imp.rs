@@ -68,6 +68,8 @@ struct Queue {
     items: VecDeque<Item>,
     /// Between a guest flush-start and its flush-stop everything stale is dropped.
     remote_flushing: bool,
+    /// The guest's EOS arrived: no new guest session until a flush-stop or a restart.
+    ended: bool,
     stopping: bool,
 }
 
@@ -223,11 +225,28 @@ impl Handler for SrcHandler {
             gst::EventType::FlushStop => {
                 let mut q = lock(&self.shared.queue);
                 q.remote_flushing = false;
+                q.ended = false;
                 q.items.push_back(Item::Event(event));
                 self.shared.cond.notify_all();
             }
+            gst::EventType::Eos => {
+                gst::info!(
+                    CAT,
+                    obj = e,
+                    "the guest's stream ended: no new guest session until flushed or restarted"
+                );
+                {
+                    let mut q = lock(&self.shared.queue);
+                    q.ended |= !q.remote_flushing;
+                }
+                self.enqueue(Item::Event(event));
+            }
             _ => self.enqueue(Item::Event(event)),
         }
+    }
+
+    fn accepts_sessions(&self) -> bool {
+        !lock(&self.shared.queue).ended
     }
 
     fn buffer(&self, generation: u64, header: BufferHeader, mut buffer: gst::Buffer) {

@@ -2,9 +2,11 @@
 //! The VP8/VP9/H.264/MPEG-2 state machines on arbitrary frame sequences: never a panic,
 //! and every reference a decode job names is a picture decoded earlier (or 0, MPEG-2:
 //! `NO_REFERENCE`, when there is none); H.264 and MPEG-2 output each decoded picture at
-//! most once.
+//! most once. MPEG-2 field pairs: a job continuing a CAPTURE buffer (second field)
+//! directly follows the job that held it (first field), with the same timestamp.
 //!
-//! Input: byte 0 selects the codec: bit 3 set is MPEG-2 (one picture per frame), bit 2
+//! Input: byte 0 selects the codec: bit 3 set is MPEG-2 (one frame per buffer: a frame
+//! picture or two field pictures), bit 2
 //! set is H.264 (bit 0: slice-based, bit 1: Annex-B start codes), otherwise bit 0
 //! selects VP8 (clear) or VP9 (set) and bit 1 whether the driver takes the VP9
 //! compressed header; then frames (H.264: access units) as (u16 little-endian length,
@@ -95,7 +97,14 @@ fn mpeg2(data: &[u8], backend: &mut RecordingBackend) {
     }
     shown.extend(dec.drain().into_iter().map(|(_, picture)| picture));
     let mut decoded = vec![NO_REFERENCE];
+    let mut held: Option<u64> = None;
     for job in &backend.jobs {
+        if job.continues_picture {
+            assert_eq!(held, Some(job.timestamp), "a second field without its first");
+        } else {
+            assert!(held.is_none(), "a first field without its second");
+        }
+        held = job.hold_capture.then_some(job.timestamp);
         for c in &job.controls {
             if let Control::Mpeg2Picture(p) = c {
                 for r in [p.forward_ref_ts, p.backward_ref_ts] {
@@ -105,6 +114,7 @@ fn mpeg2(data: &[u8], backend: &mut RecordingBackend) {
         }
         decoded.push(job.timestamp);
     }
+    assert!(held.is_none(), "the last first field has no second");
     let mut seen = std::collections::HashSet::new();
     for ts in &shown {
         assert!(decoded.contains(ts), "picture {ts} shown but never decoded");

@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: MPL-2.0
-//! MPEG-2 (and MPEG-1) video: one input buffer holds one picture (as `mpegvideoparse`
-//! outputs it), decoded with one request carrying `V4L2_CID_STATELESS_MPEG2_SEQUENCE`,
-//! `_PICTURE` and `_QUANTISATION`; the OUTPUT buffer holds the picture's slices with
-//! their start codes. References are the two latest I/P pictures (forward = older,
-//! backward = newer), named by timestamp.
+//! MPEG-2 (and MPEG-1) video: one input buffer holds one coded frame (as `mpegvideoparse`
+//! outputs it): a frame picture, or two field pictures. Each picture is decoded with one
+//! request carrying `V4L2_CID_STATELESS_MPEG2_SEQUENCE`, `_PICTURE` and
+//! `_QUANTISATION`; the OUTPUT buffer holds the picture's slices with their start codes.
+//! References are the two latest I/P frames (forward = older, backward = newer), named
+//! by timestamp.
 //!
-//! Output order: a B picture is shown at once; an I/P picture waits until the next I/P
-//! picture is decoded (or the drain), since the B pictures between them come first.
+//! Field pictures: both fields decode into one CAPTURE buffer, the first field's request
+//! queued with `V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF`, the second one continuing it. Both
+//! requests carry the same timestamp and the same references, those of the frame: the
+//! driver finds the first field (the reference of a P second field, chosen per
+//! macroblock by `motion_vertical_field_select`) in the CAPTURE buffer it decodes into,
+//! as Hantro's G1 driver does and GStreamer's v4l2codecs expects.
+//!
+//! Output order: a B frame is shown at once; an I/P frame waits until the next I/P
+//! frame is decoded (or the drain), since the B frames between them come first.
 
 use std::ops::Range;
 
@@ -34,6 +42,31 @@ pub struct ParsedPicture {
     pub coding_extension: Option<PictureCodingExtension>,
     /// From the first slice's start code to the end of the last slice.
     pub slices: Range<usize>,
+    /// The frame's second field, when this picture is its first field.
+    pub second_field: Option<SecondField>,
+    /// Matrices in force for the first field, when a second field follows (the
+    /// parser's final state is the second field's).
+    pub first_field_quantisation: Option<bindings::v4l2_ctrl_mpeg2_quantisation>,
+}
+
+/// The second field picture of a frame coded as two fields (same buffer, same sequence
+/// and GOP).
+#[derive(Debug, Clone)]
+pub struct SecondField {
+    pub header: PictureHeader,
+    pub coding_extension: PictureCodingExtension,
+    pub slices: Range<usize>,
+    /// Matrices in force for this field (a quant matrix extension may sit between the
+    /// fields).
+    pub quantisation: bindings::v4l2_ctrl_mpeg2_quantisation,
+}
+
+impl ParsedPicture {
+    fn is_field_picture(&self) -> bool {
+        self.coding_extension
+            .as_ref()
+            .is_some_and(PictureCodingExtension::is_field_picture)
+    }
 }
 
 /// Which B pictures a GOP lets us decode.
@@ -97,13 +130,10 @@ impl Mpeg2Decoder {
         backend: &mut B,
     ) -> Result<Outcome, DecodeError<B::Error>> {
         let (parser, picture) = parse_on_copy(&self.parser, |p| parse_picture(p, data))?;
-        if picture
-            .coding_extension
-            .as_ref()
-            .is_some_and(PictureCodingExtension::is_field_picture)
-        {
+        if picture.is_field_picture() && picture.second_field.is_none() {
             return Err(DecodeError::Bitstream(
-                "MPEG-2 field pictures are not supported yet".into(),
+                "unpaired MPEG-2 field picture (the buffer must hold both fields of a frame)"
+                    .into(),
             ));
         }
         if picture.sequence_extension.is_none()
@@ -156,21 +186,41 @@ impl Mpeg2Decoder {
                 (older, Some(newer))
             }
         };
-        let controls = vec![
-            Control::Mpeg2Sequence(Box::new(sequence_control(
-                &picture.sequence,
-                picture.sequence_extension.as_ref(),
-            ))),
-            Control::Mpeg2Picture(Box::new(picture_control(&picture, forward, backward))),
-            Control::Mpeg2Quantisation(Box::new(quantisation_control(&parser))),
-        ];
-        backend
-            .decode(DecodeJob::picture(
+        let sequence = sequence_control(&picture.sequence, picture.sequence_extension.as_ref());
+        let controls =
+            |picture: bindings::v4l2_ctrl_mpeg2_picture,
+             quantisation: bindings::v4l2_ctrl_mpeg2_quantisation| {
+                vec![
+                    Control::Mpeg2Sequence(Box::new(sequence)),
+                    Control::Mpeg2Picture(Box::new(picture)),
+                    Control::Mpeg2Quantisation(Box::new(quantisation)),
+                ]
+            };
+        let first_quantisation = picture
+            .first_field_quantisation
+            .unwrap_or_else(|| quantisation_control(&parser));
+        let mut first = DecodeJob::picture(
+            timestamp,
+            &data[picture.slices.clone()],
+            controls(
+                picture_control(&picture, forward, backward),
+                first_quantisation,
+            ),
+        );
+        first.hold_capture = picture.second_field.is_some();
+        backend.decode(first).map_err(DecodeError::Backend)?;
+        if let Some(second) = &picture.second_field {
+            let mut job = DecodeJob::picture(
                 timestamp,
-                &data[picture.slices.clone()],
-                controls,
-            ))
-            .map_err(DecodeError::Backend)?;
+                &data[second.slices.clone()],
+                controls(
+                    second_field_control(&picture, second, forward, backward),
+                    second.quantisation,
+                ),
+            );
+            job.continues_picture = true;
+            backend.decode(job).map_err(DecodeError::Backend)?;
+        }
         self.parser = parser;
         self.gop = gop;
         let outcome = match coding_type {
@@ -205,54 +255,140 @@ impl Mpeg2Decoder {
     }
 }
 
-/// Parses every unit of one buffer; it must hold exactly one picture with slices.
+/// Headers and slices of one picture while its buffer is parsed.
+#[derive(Default)]
+struct PictureUnits {
+    header: Option<PictureHeader>,
+    coding_extension: Option<PictureCodingExtension>,
+    slices: Option<Range<usize>>,
+}
+
+/// Parses every unit of one buffer: one frame picture, or the two field pictures of a
+/// frame (a first field alone is returned without `second_field`).
 pub fn parse_picture(parser: &mut Mpeg2Parser, data: &[u8]) -> Result<ParsedPicture, String> {
     let mut gop = None;
-    let mut header = None;
-    let mut coding_extension = None;
-    let mut slices: Option<Range<usize>> = None;
+    let mut first = PictureUnits::default();
+    let mut second: Option<PictureUnits> = None;
+    let mut first_field_quantisation = None;
     for (prefix_offset, unit) in mpeg2::units(data) {
         let parsed = parser.parse_unit(unit).map_err(|e| e.to_string())?;
-        if slices.is_some() && !matches!(parsed, Mpeg2Unit::Slice(_)) {
+        let current = second.as_mut().unwrap_or(&mut first);
+        if current.slices.is_some() && !matches!(parsed, Mpeg2Unit::Slice(_)) {
             if matches!(parsed, Mpeg2Unit::Picture(_)) {
-                return Err(
-                    "more than one MPEG-2 picture in a buffer (not parsed by mpegvideoparse?)"
-                        .into(),
-                );
+                if second.is_some()
+                    || !first
+                        .coding_extension
+                        .as_ref()
+                        .is_some_and(PictureCodingExtension::is_field_picture)
+                {
+                    return Err(
+                        "more than one MPEG-2 frame in a buffer (not parsed by mpegvideoparse?)"
+                            .into(),
+                    );
+                }
+                first_field_quantisation = Some(quantisation_control(parser));
+                second = Some(PictureUnits {
+                    header: Some(parsed_picture_header(&parsed)),
+                    ..PictureUnits::default()
+                });
             }
             continue;
         }
         match parsed {
             Mpeg2Unit::GroupOfPictures(g) => gop = Some(g),
-            Mpeg2Unit::Picture(h) => header = Some(h),
-            Mpeg2Unit::PictureCodingExtension(e) => coding_extension = Some(e),
+            Mpeg2Unit::Picture(h) => current.header = Some(h),
+            Mpeg2Unit::PictureCodingExtension(e) => current.coding_extension = Some(e),
             Mpeg2Unit::Slice(_) => {
-                if header.is_none() {
+                if current.header.is_none() {
                     return Err("MPEG-2 slice before a picture header".into());
                 }
                 let end = offset_in(data, unit) + unit.len();
-                slices = Some(slices.map_or(prefix_offset..end, |s| s.start..end));
+                current.slices = Some(
+                    current
+                        .slices
+                        .clone()
+                        .map_or(prefix_offset..end, |s| s.start..end),
+                );
             }
             _ => {}
         }
     }
-    let header = header.ok_or("no MPEG-2 picture header in the buffer")?;
-    let slices = slices.ok_or("MPEG-2 picture without slices")?;
+    let header = first
+        .header
+        .ok_or("no MPEG-2 picture header in the buffer")?;
+    let slices = first.slices.ok_or("MPEG-2 picture without slices")?;
     let sequence = parser
         .sequence()
         .cloned()
         .ok_or("MPEG-2 picture before any sequence header")?;
     let sequence_extension = parser.sequence_extension().cloned();
-    if sequence_extension.is_some() && coding_extension.is_none() {
+    if sequence_extension.is_some() && first.coding_extension.is_none() {
         return Err("MPEG-2 picture without picture coding extension".into());
     }
+    let second_field = match second {
+        None => None,
+        Some(units) => Some(second_field(
+            &header,
+            first.coding_extension.as_ref(),
+            units,
+            parser,
+        )?),
+    };
     Ok(ParsedPicture {
         sequence,
         sequence_extension,
         gop,
         header,
+        coding_extension: first.coding_extension,
+        slices,
+        second_field,
+        first_field_quantisation,
+    })
+}
+
+fn parsed_picture_header(unit: &Mpeg2Unit) -> PictureHeader {
+    match unit {
+        Mpeg2Unit::Picture(h) => h.clone(),
+        _ => unreachable!("called on picture headers only"),
+    }
+}
+
+/// Checks that `units` complete the first field (ISO/IEC 13818-2 6.1.1.4.1: opposite
+/// parity; an I first field pairs with an I or P field, P with P, B with B).
+fn second_field(
+    first_header: &PictureHeader,
+    first_extension: Option<&PictureCodingExtension>,
+    units: PictureUnits,
+    parser: &Mpeg2Parser,
+) -> Result<SecondField, String> {
+    let header = units
+        .header
+        .ok_or("no MPEG-2 picture header for the second field")?;
+    let coding_extension = units
+        .coding_extension
+        .ok_or("MPEG-2 second field without picture coding extension")?;
+    let slices = units.slices.ok_or("MPEG-2 second field without slices")?;
+    let first_structure = first_extension.map_or(0, |e| e.picture_structure);
+    if !coding_extension.is_field_picture() || coding_extension.picture_structure == first_structure
+    {
+        return Err(format!(
+            "MPEG-2 field (picture_structure {first_structure}) followed by picture_structure {} instead of the opposite field",
+            coding_extension.picture_structure
+        ));
+    }
+    use PictureCodingType::{B, I, P};
+    let pair = (first_header.picture_coding_type, header.picture_coding_type);
+    if !matches!(pair, (I, I) | (I, P) | (P, P) | (B, B)) {
+        return Err(format!(
+            "MPEG-2 field pair of types {:?} and {:?}",
+            pair.0, pair.1
+        ));
+    }
+    Ok(SecondField {
+        header,
         coding_extension,
         slices,
+        quantisation: quantisation_control(parser),
     })
 }
 
@@ -343,6 +479,25 @@ pub fn picture_control(
         }
     }
     c
+}
+
+/// `v4l2_ctrl_mpeg2_picture` of a frame's second field: its own header and coding
+/// extension, the frame's references.
+pub fn second_field_control(
+    frame: &ParsedPicture,
+    second: &SecondField,
+    forward: Option<u64>,
+    backward: Option<u64>,
+) -> bindings::v4l2_ctrl_mpeg2_picture {
+    let field = ParsedPicture {
+        header: second.header.clone(),
+        coding_extension: Some(second.coding_extension.clone()),
+        slices: second.slices.clone(),
+        second_field: None,
+        first_field_quantisation: None,
+        ..frame.clone()
+    };
+    picture_control(&field, forward, backward)
 }
 
 /// Fills `v4l2_ctrl_mpeg2_quantisation` with the matrices in effect (zig-zag order).

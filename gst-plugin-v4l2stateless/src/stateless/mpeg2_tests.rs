@@ -292,24 +292,158 @@ fn intra_pictures_are_recognised_without_state() {
     assert_eq!(intra, TYPES.replace(['P', 'B'], "-"));
 }
 
+/// Field pictures: `tests/src/mpeg2_fields.rs` writes this stream (its test keeps the
+/// copy current). 64x64, bottom field first, frames `I P B B P B B | I B B P` in decode
+/// order, each coded as two fields (the I frames as an I and a P field), open GOPs.
+static FIELDS: &[u8] = include_bytes!("testdata/fields-ipbb.m2v");
+
+/// Decode-order frame types of [`FIELDS`].
+const FIELD_FRAME_TYPES: &str = "IPBBPBBIBBP";
+
+/// [`FIELDS`] cut as `mpegvideoparse` cuts it: one buffer per frame, both fields.
+fn field_frames() -> Vec<&'static [u8]> {
+    let fields = pictures(FIELDS);
+    assert_eq!(fields.len(), 2 * FIELD_FRAME_TYPES.len());
+    fields
+        .chunks(2)
+        .map(|pair| {
+            let start = pair[0].as_ptr() as usize - FIELDS.as_ptr() as usize;
+            &FIELDS[start..start + pair[0].len() + pair[1].len()]
+        })
+        .collect()
+}
+
 #[test]
-fn field_pictures_are_refused_rather_than_decoded_wrongly() {
-    let input = pictures(TINY);
-    let mut field = input[0].to_vec();
-    // The picture coding extension (extension id 8): picture_structure is the low two
-    // bits of its third byte; 1 = top field.
-    let at = field
-        .windows(5)
-        .position(|w| w[..4] == [0, 0, 1, start_code::EXTENSION] && w[4] >> 4 == 8)
-        .expect("picture coding extension");
-    field[at + 6] = (field[at + 6] & !3) | 1;
+fn both_fields_of_a_frame_decode_into_one_capture_buffer() {
+    let input = field_frames();
     let mut dec = Mpeg2Decoder::new();
     let mut be = RecordingBackend::default();
-    let err = dec.decode(&field, 0, &mut be).unwrap_err();
+    let (shown, discarded) = decode_all(&mut dec, &mut be, &input);
+    // Frame logic is unchanged: display order I0 B2 B3 P1 B5 B6 P4 B8 B9 I7 P10.
+    assert_eq!(shown, vec![0, 2, 3, 1, 5, 6, 4, 8, 9, 7, 10]);
+    assert!(discarded.is_empty());
+    assert_eq!(be.jobs.len(), 2 * input.len());
+    for (n, pair) in be.jobs.chunks(2).enumerate() {
+        let (first, second) = (&pair[0], &pair[1]);
+        assert_eq!(
+            (first.timestamp, second.timestamp),
+            (ts(n as u32), ts(n as u32))
+        );
+        assert!(first.hold_capture && !first.continues_picture, "frame {n}");
+        assert!(
+            second.continues_picture && !second.hold_capture,
+            "frame {n}"
+        );
+        assert_eq!(first.bitstream_head, [0, 0, 1, 1], "slices only");
+        assert_eq!(second.bitstream_head, [0, 0, 1, 1], "slices only");
+        let (p1, p2) = (picture(&first.controls[1]), picture(&second.controls[1]));
+        assert_eq!(
+            (
+                u32::from(p1.picture_structure),
+                u32::from(p2.picture_structure)
+            ),
+            (
+                bindings::V4L2_MPEG2_PIC_BOTTOM_FIELD,
+                bindings::V4L2_MPEG2_PIC_TOP_FIELD
+            ),
+            "frame {n}: bottom field first"
+        );
+        assert_eq!(p1.flags & bindings::V4L2_MPEG2_PIC_FLAG_PROGRESSIVE, 0);
+        // The second field names the frame's references: the first field is in the
+        // CAPTURE buffer it decodes into.
+        assert_eq!(
+            (p1.forward_ref_ts, p1.backward_ref_ts),
+            (p2.forward_ref_ts, p2.backward_ref_ts),
+            "frame {n}"
+        );
+        let types = (p1.picture_coding_type, p2.picture_coding_type);
+        let expected = match FIELD_FRAME_TYPES.as_bytes()[n] {
+            b'I' => (1, 2),
+            b'P' => (2, 2),
+            _ => (3, 3),
+        };
+        assert_eq!(types, expected, "frame {n}");
+        assert_eq!(
+            u32::from(sequence(&first.controls[0]).flags)
+                & bindings::V4L2_MPEG2_SEQ_FLAG_PROGRESSIVE,
+            0
+        );
+    }
+    let refs: Vec<(u64, u64)> = be
+        .jobs
+        .iter()
+        .step_by(2)
+        .map(|j| {
+            let p = picture(&j.controls[1]);
+            (p.forward_ref_ts, p.backward_ref_ts)
+        })
+        .collect();
+    let none = NO_REFERENCE;
+    assert_eq!(
+        refs,
+        vec![
+            (none, none),   // I0
+            (ts(0), none),  // P1
+            (ts(0), ts(1)), // B2
+            (ts(0), ts(1)), // B3
+            (ts(1), none),  // P4
+            (ts(1), ts(4)), // B5
+            (ts(1), ts(4)), // B6
+            (ts(4), none),  // I7
+            (ts(4), ts(7)), // B8: leading B of an open GOP
+            (ts(4), ts(7)), // B9
+            (ts(7), none),  // P10
+        ]
+    );
+}
+
+#[test]
+fn a_field_without_its_pair_is_refused_and_changes_nothing() {
+    let frames = field_frames();
+    let fields = pictures(FIELDS);
+    let mut dec = Mpeg2Decoder::new();
+    let mut be = RecordingBackend::default();
+    dec.decode(frames[0], ts(0), &mut be).unwrap();
+    let anchors = dec.anchors();
+    // P1's first field alone.
+    let err = dec.decode(fields[2], ts(1), &mut be).unwrap_err();
     assert!(
-        matches!(&err, DecodeError::Bitstream(m) if m.contains("field pictures")),
+        matches!(&err, DecodeError::Bitstream(m) if m.contains("unpaired")),
+        "{err}"
+    );
+    // Two first fields (same parity), three fields, a field then a frame's worth of
+    // another frame: refused.
+    for bad in [
+        [fields[2], fields[2]].concat(),
+        [fields[2], fields[3], fields[4]].concat(),
+        [frames[1], frames[2]].concat(),
+    ] {
+        assert!(
+            matches!(
+                dec.decode(&bad, ts(1), &mut be),
+                Err(DecodeError::Bitstream(_))
+            ),
+            "refused"
+        );
+    }
+    assert_eq!(be.jobs.len(), 2, "only I0's two fields were queued");
+    assert_eq!(dec.anchors(), anchors);
+    // The stream goes on where it left off.
+    dec.decode(frames[1], ts(1), &mut be).unwrap();
+    assert_eq!(dec.drain(), vec![(ts(1), ts(1))]);
+}
+
+#[test]
+fn a_field_pair_with_mismatched_types_is_refused() {
+    let fields = pictures(FIELDS);
+    // I0's first field followed by B2's second field (same buffer, opposite parity).
+    let mixed = [fields[0], fields[5]].concat();
+    let mut dec = Mpeg2Decoder::new();
+    let mut be = RecordingBackend::default();
+    let err = dec.decode(&mixed, 0, &mut be).unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::Bitstream(m) if m.contains("field pair")),
         "{err}"
     );
     assert!(be.jobs.is_empty());
-    assert!(dec.drain().is_empty());
 }

@@ -28,6 +28,9 @@ pub struct MappedBuffer {
 pub struct QueueCaps {
     pub create_bufs: bool,
     pub remove_bufs: bool,
+    /// `V4L2_BUF_CAP_SUPPORTS_M2M_HOLD_CAPTURE_BUF` (OUTPUT queue): one CAPTURE buffer
+    /// can take several requests (slices, MPEG-2 fields).
+    pub hold_capture: bool,
 }
 
 /// All buffers of a queue.
@@ -129,6 +132,9 @@ impl BufferSet {
             // Every vb2 driver has CREATE_BUFS; the flag names the optional REMOVE_BUFS.
             create_bufs: true,
             remove_bufs: granted.capabilities & CAP_SUPPORTS_REMOVE_BUFS != 0,
+            hold_capture: granted.capabilities
+                & v4l2r::bindings::V4L2_BUF_CAP_SUPPORTS_M2M_HOLD_CAPTURE_BUF
+                != 0,
         };
         let buffers = (0..granted.count as usize)
             .map(|index| map_buffer(video, queue, index))

@@ -578,6 +578,14 @@ impl Backend for RequestDecoder {
         if !self.is_started() {
             return Err(device("decode before the queues were started"));
         }
+        // Without the capability vb2 drops the flag: the CAPTURE buffer would come back
+        // after the first part and the next request would wait for one forever.
+        if job.hold_capture && !self.output.as_ref().is_some_and(|o| o.caps.hold_capture) {
+            return Err(device(
+                "the driver cannot decode several requests into one CAPTURE buffer \
+                 (no V4L2_BUF_CAP_SUPPORTS_M2M_HOLD_CAPTURE_BUF), which this stream needs",
+            ));
+        }
         let output_index = self.take_output_buffer()?;
         let held = if job.continues_picture {
             self.held_capture.take()

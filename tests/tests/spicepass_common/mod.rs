@@ -256,3 +256,94 @@ pub fn guest_story(share: &Path, phase: &str) -> String {
     s + "--- guest stderr ---\n"
         + &std::fs::read_to_string(share.join(format!("{phase}.err"))).unwrap_or_default()
 }
+
+/// The lines of `lines` from the first one starting with `prefix` on.
+pub fn lines_after<'a>(lines: &'a [String], prefix: &str) -> &'a [String] {
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line"));
+    &lines[at..]
+}
+
+/// The client got exactly what the guest sent: `buffers` identical buffers, the same
+/// sticky events, and one EOS.
+pub fn assert_delivered_identically(
+    sent: &[String],
+    got: &[String],
+    buffers: usize,
+    story: impl Fn() -> String,
+) {
+    assert_eq!(with_prefix(sent, "BUF").len(), buffers, "{}", story());
+    assert_eq!(
+        with_prefix(sent, "BUF"),
+        with_prefix(got, "BUF"),
+        "{}",
+        story()
+    );
+    for kind in [
+        "EVENT stream-start",
+        "EVENT caps",
+        "EVENT segment",
+        "EVENT eos",
+    ] {
+        assert!(!with_prefix(got, kind).is_empty(), "no {kind}\n{}", story());
+        assert_eq!(
+            with_prefix(sent, kind),
+            with_prefix(got, kind),
+            "{kind}\n{}",
+            story()
+        );
+    }
+    assert_eq!(with_prefix(got, "EOS").len(), 1, "{}", story());
+}
+
+/// A client's seek to 8 s (`seek-to-ms=8000`) reached the guest once; the guest's flush
+/// reached the client, followed by the 8 s segment and buffers from about 8 s on, with
+/// nothing lost or altered after the flush; the guest skipped most of the 300-buffer clip.
+pub fn assert_seek_moved_guest(guest_seen: &[String], got: &[String], story: impl Fn() -> String) {
+    let seeks = with_prefix(guest_seen, "UPEVENT seek");
+    assert_eq!(
+        seeks.len(),
+        1,
+        "the guest did not get the seek\n{}",
+        story()
+    );
+    assert!(seeks[0].contains("cur=(gint64)8000000000"), "{}", seeks[0]);
+    for kind in ["EVENT flush-start", "EVENT flush-stop"] {
+        let g = with_prefix(guest_seen, kind);
+        assert_eq!(g.len(), 1, "guest {kind}\n{}", story());
+        assert_eq!(
+            g,
+            with_prefix(got, kind),
+            "the client sees the guest's {kind}\n{}",
+            story()
+        );
+    }
+    let after = lines_after(got, "EVENT flush-stop");
+    let segment = after
+        .iter()
+        .find(|l| l.starts_with("EVENT segment"))
+        .unwrap_or_else(|| panic!("no segment after the flush\n{}", story()));
+    assert!(segment.contains("start=(guint64)8000000000"), "{segment}");
+    let first = after
+        .iter()
+        .find(|l| l.starts_with("BUF"))
+        .unwrap_or_else(|| panic!("no buffer after the seek\n{}", story()));
+    assert!(
+        pts_of(first) >= 7_000_000_000,
+        "first buffer after the seek: {first}"
+    );
+    assert_eq!(
+        with_prefix(lines_after(guest_seen, "EVENT flush-stop"), "BUF"),
+        with_prefix(after, "BUF"),
+        "{}",
+        story()
+    );
+    assert!(
+        with_prefix(got, "BUF").len() < 280,
+        "the guest did not jump\n{}",
+        story()
+    );
+    assert_eq!(with_prefix(got, "EOS").len(), 1, "{}", story());
+}
