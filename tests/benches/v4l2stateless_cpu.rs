@@ -13,7 +13,8 @@
 //! (default 3), on the stream played `MEDIAPASS_BENCH_REPEAT` times in a row in one file
 //! (default 10: each copy starts with a key frame; IVF frame headers renumbered):
 //!
-//! * baseline: `filesrc ! PARSE ! fakevideosink` (process start, registry, file, parser, sink),
+//! * baseline: `filesrc ! PARSE ! fakesink` (process start, registry, file, parser, sink;
+//!   `fakevideosink` takes raw video only),
 //! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakevideosink`,
 //! * ours:     `filesrc ! PARSE ! v4l2stateless<codec>dec ! video/x-raw ! fakevideosink`.
 //!
@@ -40,8 +41,7 @@
 //! ours/C with its min-max over repetitions; the last rows are geometric means over
 //! streams (per codec and overall). visl's decoding work is in a kernel worker, not in
 //! these processes; what remains is the decoder element's own: parsing, controls,
-//! ioctls, buffer handling. `MEDIAPASS_BENCH_REUSE=1` prints the tables again from the
-//! last run's files without booting.
+//! ioctls, buffer handling.
 //!
 //! Then syscalls per frame (`strace -f -c`, one run of each decoder on the original
 //! stream, minus the baseline's), and frames in flight: ours with `render-delay` 0, 1, 2
@@ -102,29 +102,23 @@ fn main() {
     let script = guest_script(&suite.vectors, &looped, &results, reps, &wrapper);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let started = std::time::Instant::now();
-    // Tables again from the previous run's files, without booting (e.g. after changing
-    // how they are computed).
-    if std::env::var_os("MEDIAPASS_BENCH_REUSE").is_some() {
-        eprintln!("MEDIAPASS_BENCH_REUSE: tables from {}", results.display());
-    } else {
-        eprintln!(
-            "booting the lab (icount): {} streams ({}) played {repeat} times, {reps} \
-             repetitions, host load {}",
-            suite.vectors.len(),
-            keys.join(", "),
-            load.trim()
-        );
-        std::fs::write(&wrapper, RUSAGE_WRAPPER).unwrap();
-        let out = lab
-            .run(
-                &LabCommand::shell(&script)
-                    .rw_dir(&results)
-                    .icount(0)
-                    .timeout(std::time::Duration::from_secs(3600)),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(out.success(), "{}", out.describe());
-    }
+    eprintln!(
+        "booting the lab (icount): {} streams ({}) played {repeat} times, {reps} \
+         repetitions, host load {}",
+        suite.vectors.len(),
+        keys.join(", "),
+        load.trim()
+    );
+    std::fs::write(&wrapper, RUSAGE_WRAPPER).unwrap();
+    let out = lab
+        .run(
+            &LabCommand::shell(&script)
+                .rw_dir(&results)
+                .icount(0)
+                .timeout(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.success(), "{}", out.describe());
     let wall = started.elapsed();
 
     println!(
@@ -217,6 +211,8 @@ fn pipeline(vector: &Vector, side: &str, extra: &str, sink: &str) -> String {
         "c" => format!("! {} {extra} ! video/x-raw ", codec.c),
         _ => format!("! {} {extra} ! video/x-raw ", codec.ours),
     };
+    // The baseline has no decoder: its parser's output goes to a sink taking anything.
+    let sink = if side == "base" { "fakesink" } else { sink };
     format!(
         "gst-launch-1.0 -q --no-fault filesrc location={} ! {} {decoder}! {sink}",
         vector.path.display(),
