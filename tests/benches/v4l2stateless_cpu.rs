@@ -9,41 +9,74 @@
 //!
 //! For every stream of mediapass's generated Fluster suites (the same files the Fluster
 //! tests use) and every codec our plugin implements, three `gst-launch-1.0` pipelines
-//! run, interleaved, `MEDIAPASS_BENCH_REPS` times (default 3), on the stream played
-//! `MEDIAPASS_BENCH_REPEAT` times in a row in one file (default 10: each copy starts with
-//! a key frame; IVF frame headers renumbered), so the decoding outweighs the start-up
-//! noise of `gst-launch-1.0`:
+//! run, interleaved (base, C, ours, base, C, ours, ...), `MEDIAPASS_BENCH_REPS` times
+//! (default 3), on the stream played `MEDIAPASS_BENCH_REPEAT` times in a row in one file
+//! (default 10: each copy starts with a key frame; IVF frame headers renumbered):
 //!
-//! * baseline: `filesrc ! PARSE ! fakesink` (process start, registry, file, parser, sink),
-//! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakesink`,
-//! * ours:     `filesrc ! PARSE ! v4l2stateless<codec>dec ! video/x-raw ! fakesink`.
+//! * baseline: `filesrc ! PARSE ! fakesink` (process start, registry, file, parser, sink;
+//!   `fakevideosink` takes raw video only),
+//! * C:        `filesrc ! PARSE ! v4l2sl<codec>dec ! video/x-raw ! fakevideosink`,
+//! * ours:     `filesrc ! PARSE ! v4l2stateless<codec>dec ! video/x-raw ! fakevideosink`.
 //!
-//! CPU time is the pipeline process's own rusage (bash's `times` in a subshell: the
-//! user and system time of its waited-for children). The table reports the median
-//! over the repetitions, minus the baseline's median, per output frame. visl decodes
-//! nothing (its work is in a kernel worker, not in these processes), so the user time
-//! is the decoder element's own: parsing, controls, ioctls and the picture copy.
+//! `fakevideosink` offers the video meta, so both decoders lend their CAPTURE buffers
+//! downstream (no picture copy on either side).
 //!
-//! Then frames in flight: ours with `render-delay` 0, 1, 2 and our TRACE line
-//! "in flight: N requests queued, M pictures not pushed" after each decode; the table
-//! gives the maximum of each, and the frames output (checksumsink) against the C
-//! decoder's and the software decoder's counts.
+//! Why the guest runs with QEMU's `-icount` ([`LabCommand::icount`]): under ordinary
+//! (multi-threaded) TCG the guest's clock is the host's, so a process's CPU time in the
+//! guest includes every moment the host took the emulating thread away for other work;
+//! on this shared machine that made repetitions of one pipeline differ by up to 2x. With
+//! `-icount shift=0,sleep=off` the guest clock advances 1 ns per emulated instruction:
+//! a shell loop measured three times gives the same CPU time to the tick, whatever the
+//! host does. Caveats: (1) the two vCPUs run round-robin on one host thread and share
+//! that instruction clock, so a task is also charged what the other vCPU executes while
+//! it runs (visl's worker, the pipeline's other threads): the same for both decoders,
+//! it pulls the ratio towards 1; (2) the tick-sampled user/sys split is meaningless under
+//! icount (one baseline run reads 0.35 s user + 0 s sys, the next 0.19 + 0.16), while
+//! the total, which the kernel takes from the scheduler's runtime, is stable, so the
+//! table gives user + sys.
 //!
-//! The guest is QEMU TCG: absolute times are those of an emulated CPU, several times
-//! slower than the host; the ratio between two decoders on the same streams in the same
-//! boot is the meaningful number.
+//! CPU time is the pipeline process's rusage (`wait4`, microseconds, from a small Python
+//! wrapper). Per stream and repetition: (decoder run - baseline run of the same
+//! repetition) / frames; the table gives the median over repetitions and the ratio
+//! ours/C with its min-max over repetitions; the last rows are geometric means over
+//! streams (per codec and overall). visl's decoding work is in a kernel worker, not in
+//! these processes; what remains is the decoder element's own: parsing, controls,
+//! ioctls, buffer handling.
+//!
+//! Then syscalls per frame (`strace -f -c`, one run of each decoder on the original
+//! stream, minus the baseline's), and frames in flight: ours with `render-delay` 0, 1, 2
+//! and our TRACE line "in flight: N requests queued, M pictures not pushed" after each
+//! decode; that table gives the maximum of each, and the frames output (checksumsink)
+//! against the C decoder's and the software decoder's counts.
+//!
+//! Absolute times are those of an emulated CPU counting 1 ns per instruction, not the
+//! host's; the ratio between two decoders on the same streams is the meaningful number.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mediapass_tests::fluster::{Suite, Vector};
-use mediapass_tests::measure::{max_in_flight, median, parse_times};
+use mediapass_tests::measure::{
+    geometric_mean, max_in_flight, median, parse_rusage, parse_strace_summary,
+};
 use mediapass_tests::v4l2stateless::{Codec, implemented_codecs};
 use mediapass_tests::vmlab::{Lab, LabCommand};
 use mediapass_tests::{built_plugin, plugin_dir};
 
 const SIDES: &[&str] = &["base", "c", "ours"];
 const RENDER_DELAYS: &[u32] = &[0, 1, 2];
+/// The sink of the CPU runs: offers the video meta, so both decoders lend CAPTURE buffers.
+const CPU_SINK: &str = "fakevideosink";
+
+/// Runs a command, writes its rusage `USER SYS` (seconds, microsecond resolution) to
+/// the file named by the first argument, exits with the command's status.
+const RUSAGE_WRAPPER: &str = r#"import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{usage.ru_utime:.6f} {usage.ru_stime:.6f}\n")
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+"#;
 
 fn main() {
     let reps = env_number("MEDIAPASS_BENCH_REPS", 3);
@@ -60,24 +93,28 @@ fn main() {
 
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-bench").unwrap();
+    let wrapper = results.join("rusage.py");
     let looped: Vec<Vector> = suite
         .vectors
         .iter()
         .map(|v| repeated(v, repeat, &suite.dir.join("repeated")))
         .collect();
-    let script = guest_script(&suite.vectors, &looped, &results, reps);
+    let script = guest_script(&suite.vectors, &looped, &results, reps, &wrapper);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let started = std::time::Instant::now();
     eprintln!(
-        "booting the lab: {} streams ({}) played {repeat} times, {reps} repetitions, host load {}",
+        "booting the lab (icount): {} streams ({}) played {repeat} times, {reps} \
+         repetitions, host load {}",
         suite.vectors.len(),
         keys.join(", "),
         load.trim()
     );
-    let started = std::time::Instant::now();
+    std::fs::write(&wrapper, RUSAGE_WRAPPER).unwrap();
     let out = lab
         .run(
             &LabCommand::shell(&script)
                 .rw_dir(&results)
+                .icount(0)
                 .timeout(std::time::Duration::from_secs(3600)),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -85,11 +122,17 @@ fn main() {
     let wall = started.elapsed();
 
     println!(
-        "\nCPU time per frame, userspace (user) and kernel (sys), median of {reps} runs minus \
-         the parse-only baseline, each stream played {repeat} times; visl in the VM lab \
-         (QEMU TCG)\n"
+        "\nCPU time (user + sys) per frame in microseconds of the emulated CPU (QEMU -icount, \
+         1 ns per instruction), median over {reps} repetitions of (decoder run - baseline \
+         run), each stream played {repeat} times, both decoders zero-copy into {CPU_SINK}; \
+         ours/C: median of the per-repetition ratios (min-max); geometric means over \
+         streams (min-max of the per-repetition means)\n"
     );
     println!("{}", cpu_table(&looped, &results, reps));
+    println!(
+        "\nSyscalls per frame (strace -f -c, one run on the original stream, minus the baseline)\n"
+    );
+    println!("{}", syscall_table(&suite.vectors, &results));
     println!("\nFrames in flight (ours), maximum over the stream, and frames output\n");
     println!("{}", in_flight_table(&suite.vectors, &results));
     println!(
@@ -168,6 +211,8 @@ fn pipeline(vector: &Vector, side: &str, extra: &str, sink: &str) -> String {
         "c" => format!("! {} {extra} ! video/x-raw ", codec.c),
         _ => format!("! {} {extra} ! video/x-raw ", codec.ours),
     };
+    // The baseline has no decoder: its parser's output goes to a sink taking anything.
+    let sink = if side == "base" { "fakesink" } else { sink };
     format!(
         "gst-launch-1.0 -q --no-fault filesrc location={} ! {} {decoder}! {sink}",
         vector.path.display(),
@@ -175,27 +220,48 @@ fn pipeline(vector: &Vector, side: &str, extra: &str, sink: &str) -> String {
     )
 }
 
-/// CPU runs on the `looped` streams, then frame counts and frames in flight on `vectors`.
-fn guest_script(vectors: &[Vector], looped: &[Vector], dir: &Path, reps: usize) -> String {
+/// CPU runs on the `looped` streams, then syscall counts, frame counts and frames in
+/// flight on `vectors`.
+fn guest_script(
+    vectors: &[Vector],
+    looped: &[Vector],
+    dir: &Path,
+    reps: usize,
+    wrapper: &Path,
+) -> String {
     let mut script = String::from("set -u\n");
-    // One warm-up run so the first measured one does not pay for cold caches.
-    if let Some(v) = vectors.first() {
-        script.push_str(&format!(
-            "{} >/dev/null 2>&1\n",
-            pipeline(v, "ours", "", "fakesink")
-        ));
+    // One warm-up run of each side so the first measured one does not pay for cold caches.
+    if let Some(v) = looped.first() {
+        for side in SIDES {
+            script.push_str(&format!(
+                "{} >/dev/null 2>&1\n",
+                pipeline(v, side, "", CPU_SINK)
+            ));
+        }
     }
     for rep in 0..reps {
         for vector in looped {
             for side in SIDES {
                 let base = dir.join(format!("{}.{side}.{rep}", vector.name));
                 script.push_str(&format!(
-                    "( timeout 300 {cmd} >/dev/null 2>{base}.stderr; echo $? >{base}.status; \
-                     times >{base}.times )\n",
-                    cmd = pipeline(vector, side, "", "fakesink"),
+                    "timeout 600 python3 {wrapper} {base}.rusage {cmd} >/dev/null \
+                     2>{base}.stderr; echo $? >{base}.status\n",
+                    wrapper = wrapper.display(),
+                    cmd = pipeline(vector, side, "", CPU_SINK),
                     base = base.display()
                 ));
             }
+        }
+    }
+    for vector in vectors {
+        for side in SIDES {
+            let base = dir.join(format!("{}.{side}.strace", vector.name));
+            script.push_str(&format!(
+                "timeout 600 strace -f -c -o {base}.summary {cmd} >/dev/null 2>{base}.stderr; \
+                 echo $? >{base}.status\n",
+                cmd = pipeline(vector, side, "", CPU_SINK),
+                base = base.display()
+            ));
         }
     }
     for vector in vectors {
@@ -246,90 +312,131 @@ fn with_ext(base: &Path, ext: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// (user, sys) seconds of one CPU run.
+fn rusage(dir: &Path, vector: &Vector, side: &str, rep: usize) -> (f64, f64) {
+    let base = dir.join(format!("{}.{side}.{rep}", vector.name));
+    check_status(&base);
+    let text = read(&with_ext(&base, "rusage"));
+    parse_rusage(&text).unwrap_or_else(|| panic!("{}: bad rusage line {text:?}", base.display()))
+}
+
+/// Per repetition: the decoder side's CPU time (user + sys) in microseconds per frame,
+/// the baseline of the same repetition subtracted.
+fn per_frame(dir: &Path, vector: &Vector, side: &str, reps: usize) -> Vec<f64> {
+    let frames = f64::from(vector.frames);
+    (0..reps)
+        .map(|rep| {
+            let (user, sys) = rusage(dir, vector, side, rep);
+            let (base_user, base_sys) = rusage(dir, vector, "base", rep);
+            (user + sys - base_user - base_sys) / frames * 1e6
+        })
+        .collect()
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        })
+}
+
 fn cpu_table(vectors: &[Vector], dir: &Path, reps: usize) -> String {
-    let mut rows = vec![format!(
-        "{:<22} {:>6} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7} {:>10} {:>10}",
+    let row = |name: &str, frames: String, base: String, c: String, ours: String, ratio: String| {
+        format!("{name:<26} {frames:>6} {base:>8} {c:>9} {ours:>9} {ratio:>18}")
+    };
+    let mut rows = vec![row(
         "stream",
-        "frames",
-        "base ms",
-        "C ms",
-        "ours ms",
-        "C us/frm",
-        "ours us/frm",
-        "ours/C",
-        "C sys/frm",
-        "ours sys/frm"
+        "frames".into(),
+        "base ms".into(),
+        "C us/frm".into(),
+        "ours us/frm".into(),
+        "ours/C (min-max)".into(),
     )];
-    let mut totals: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    let mut total_frames = 0u32;
+    // Per codec and over all streams: per stream, the ratio ours/C of each repetition.
+    let mut ratios: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
     for vector in vectors {
-        let mut medians = BTreeMap::new();
-        for side in SIDES {
-            let (users, systems): (Vec<f64>, Vec<f64>) = (0..reps)
-                .map(|rep| {
-                    let base = dir.join(format!("{}.{side}.{rep}", vector.name));
-                    check_status(&base);
-                    let times = read(&with_ext(&base, "times"));
-                    parse_times(&times).unwrap_or_else(|| {
-                        panic!("{}: bad `times` output {times:?}", base.display())
-                    })
-                })
-                .unzip();
-            medians.insert(
-                *side,
-                (
-                    median(users).expect("reps >= 1"),
-                    median(systems).expect("reps >= 1"),
-                ),
-            );
+        let c = per_frame(dir, vector, "c", reps);
+        let ours = per_frame(dir, vector, "ours", reps);
+        let ratio: Vec<f64> = c.iter().zip(&ours).map(|(c, o)| o / c).collect();
+        let base: Vec<f64> = (0..reps)
+            .map(|rep| {
+                let (user, sys) = rusage(dir, vector, "base", rep);
+                (user + sys) * 1e3
+            })
+            .collect();
+        let med = |values: Vec<f64>| median(values).expect("reps >= 1");
+        let (lo, hi) = min_max(&ratio);
+        rows.push(row(
+            &vector.name,
+            vector.frames.to_string(),
+            format!("{:.0}", med(base)),
+            format!("{:.0}", med(c)),
+            format!("{:.0}", med(ours)),
+            format!("{:.2} ({lo:.2}-{hi:.2})", med(ratio.clone())),
+        ));
+        for key in [vector.codec.clone(), "all streams".to_owned()] {
+            ratios.entry(key).or_default().push(ratio.clone());
         }
-        let frames = f64::from(vector.frames);
-        let per_frame = |side: &str| {
-            let (user, sys) = medians[side];
-            let (base_user, base_sys) = medians["base"];
-            (
-                (user - base_user) / frames * 1e6,
-                (sys - base_sys) / frames * 1e6,
-            )
-        };
-        let (c_user, c_sys) = per_frame("c");
-        let (our_user, our_sys) = per_frame("ours");
-        for side in ["c", "ours"] {
-            let entry = totals.entry(side).or_default();
-            entry.0 += medians[side].0 - medians["base"].0;
-            entry.1 += medians[side].1 - medians["base"].1;
-        }
-        total_frames += vector.frames;
-        rows.push(format!(
-            "{:<22} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>11.0} {:>11.0} {:>7.2} {:>10.0} {:>10.0}",
-            vector.name,
-            vector.frames,
-            medians["base"].0 * 1e3,
-            medians["c"].0 * 1e3,
-            medians["ours"].0 * 1e3,
-            c_user,
-            our_user,
-            our_user / c_user,
-            c_sys,
-            our_sys
+    }
+    // Geometric mean over streams of the per-stream medians; min-max: the geometric mean
+    // over streams within each repetition, lowest and highest repetition.
+    for (key, streams) in &ratios {
+        let medians: Vec<f64> = streams
+            .iter()
+            .map(|s| median(s.clone()).expect("reps >= 1"))
+            .collect();
+        let per_rep: Vec<f64> = (0..reps)
+            .map(|rep| {
+                let values: Vec<f64> = streams.iter().map(|s| s[rep]).collect();
+                geometric_mean(&values).unwrap_or(f64::NAN)
+            })
+            .collect();
+        let (lo, hi) = min_max(&per_rep);
+        rows.push(row(
+            &format!("geometric mean, {key}"),
+            format!("{}", streams.len()),
+            String::new(),
+            String::new(),
+            String::new(),
+            format!(
+                "{:.2} ({lo:.2}-{hi:.2})",
+                geometric_mean(&medians).unwrap_or(f64::NAN)
+            ),
         ));
     }
-    let frames = f64::from(total_frames);
-    let (c_user, c_sys) = totals["c"];
-    let (our_user, our_sys) = totals["ours"];
-    rows.push(format!(
-        "{:<22} {:>6} {:>9} {:>9} {:>9} {:>11.0} {:>11.0} {:>7.2} {:>10.0} {:>10.0}",
-        "all streams",
-        total_frames,
-        "",
-        "",
-        "",
-        c_user / frames * 1e6,
-        our_user / frames * 1e6,
-        our_user / c_user,
-        c_sys / frames * 1e6,
-        our_sys / frames * 1e6
-    ));
+    rows.join("\n")
+}
+
+/// Syscalls shown in their own column; the rest only in the total.
+const SYSCALLS: &[&str] = &["ioctl", "ppoll", "poll", "futex", "mmap", "munmap"];
+
+fn syscall_table(vectors: &[Vector], dir: &Path) -> String {
+    let mut header = format!("{:<22} {:>6} {:>5}", "stream", "frames", "side");
+    for name in SYSCALLS.iter().chain(&["total"]) {
+        header.push_str(&format!(" {name:>8}"));
+    }
+    let mut rows = vec![header];
+    for vector in vectors {
+        let summary = |side: &str| {
+            let base = dir.join(format!("{}.{side}.strace", vector.name));
+            check_status(&base);
+            parse_strace_summary(&read(&with_ext(&base, "summary")))
+                .unwrap_or_else(|| panic!("{}.summary: no strace total", base.display()))
+        };
+        let base = summary("base");
+        for side in ["c", "ours"] {
+            let calls = summary(side);
+            let mut row = format!("{:<22} {:>6} {:>5}", vector.name, vector.frames, side);
+            for name in SYSCALLS.iter().chain(&["total"]) {
+                let count = |map: &BTreeMap<String, u64>| map.get(*name).copied().unwrap_or(0);
+                let per_frame =
+                    (count(&calls) as f64 - count(&base) as f64) / f64::from(vector.frames);
+                row.push_str(&format!(" {per_frame:>8.1}"));
+            }
+            rows.push(row);
+        }
+    }
     rows.join("\n")
 }
 

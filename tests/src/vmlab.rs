@@ -34,6 +34,7 @@ pub struct LabCommand {
     env: Vec<(String, String)>,
     kernel_args: Vec<String>,
     qemu_args: Vec<String>,
+    icount_shift: Option<u8>,
     timeout: Duration,
 }
 
@@ -49,6 +50,7 @@ impl LabCommand {
             env: Vec::new(),
             kernel_args: Vec::new(),
             qemu_args: Vec::new(),
+            icount_shift: None,
             timeout: Self::DEFAULT_TIMEOUT,
         }
     }
@@ -89,6 +91,14 @@ impl LabCommand {
     /// One extra QEMU argument, verbatim (e.g. `-device`, `virtio-serial-pci`).
     pub fn qemu_arg(mut self, arg: impl Into<String>) -> Self {
         self.qemu_args.push(arg.into());
+        self
+    }
+
+    /// Single-threaded TCG with `-icount shift=N,sleep=off`: the guest clock advances by
+    /// 2^N ns per emulated instruction, so CPU times measured in the guest count
+    /// instructions and do not depend on the host's load (benchmarks). Slower to run.
+    pub fn icount(mut self, shift: u8) -> Self {
+        self.icount_shift = Some(shift);
         self
     }
 
@@ -270,6 +280,9 @@ impl Lab {
         }
         for arg in &cmd.qemu_args {
             run.arg("-Q").arg(arg);
+        }
+        if let Some(shift) = cmd.icount_shift {
+            run.arg("--icount").arg(shift.to_string());
         }
         run.arg("--").args(&cmd.argv);
         // Same plugin view as `gst_command`, with a registry private to the lab: the host

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MPL-2.0
 //! Differential conformance of `v4l2statelessmpeg2dec` on visl (VM lab, one boot): for
 //! each MPEG-2 stream ffmpeg makes at test time (B-frames over several open GOPs,
-//! closed GOPs, custom quantiser matrices, interlaced frame pictures, no B-frames),
-//! Debian's `v4l2slmpeg2dec` and ours decode it behind `mpegvideoparse` with visl's
-//! trace events on. Every field of `v4l2_ctrl_mpeg2_sequence`, `_picture` and
-//! `_quantisation` must be equal for every decode job, and both must output as many
-//! frames.
+//! closed GOPs, custom quantiser matrices, interlaced frame pictures, no B-frames) and
+//! each field-picture stream `mediapass_tests::mpeg2_fields` writes (no encoder here
+//! makes field pictures: top and bottom field first, I/P and I/P/B field pairs, open and
+//! closed GOPs), Debian's `v4l2slmpeg2dec` and ours decode it behind `mpegvideoparse`
+//! with visl's trace events on. Every field of `v4l2_ctrl_mpeg2_sequence`, `_picture`
+//! and `_quantisation` must be equal for every decode job (one per field picture), and
+//! both must output as many frames.
 //!
 //! Reference timestamps are compared as they are: both decoders name a picture by its
 //! input frame number times 1000 ns (and `u64::MAX` for "none"). Two fields are
@@ -26,6 +28,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mediapass_tests::mpeg2_fields::FieldStream;
 use mediapass_tests::plugin_dir;
 use mediapass_tests::visl_differential::{
     compare_bitstreams, differential_command, identical_requests, load_run, traced_run_line,
@@ -80,6 +83,57 @@ const STREAMS: &[(&str, u32, &[&str])] = &[
     ),
     ("mpeg2-no-b-frames", 20, &["-g", "10", "-bf", "0"]),
 ];
+
+/// Field-picture streams: (name, stream); every frame is two field pictures.
+const FIELD_STREAMS: &[(&str, FieldStream)] = &[
+    (
+        "mpeg2-fields-ip-tff",
+        FieldStream {
+            width: 80,
+            height: 64,
+            top_field_first: true,
+            frames: "IPPPPPIPPPPP",
+            closed_gops: true,
+        },
+    ),
+    (
+        "mpeg2-fields-ipbb-bff",
+        FieldStream {
+            width: 64,
+            height: 96,
+            top_field_first: false,
+            frames: "IPBBPBBIBBPBBPBB",
+            closed_gops: false,
+        },
+    ),
+];
+
+/// Writes a field-picture stream (cached per build).
+fn field_stream(name: &str, stream: &FieldStream) -> PathBuf {
+    let dir = plugin_dir().join("v4l2stateless-streams");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.m2v"));
+    std::fs::write(&path, stream.encode()).unwrap();
+    path
+}
+
+/// Every stream: (name, path, frames, decode requests).
+fn all_streams() -> Vec<(String, PathBuf, usize, usize)> {
+    let coded = STREAMS.iter().map(|(name, frames, args)| {
+        let frames = *frames as usize;
+        (
+            name.to_string(),
+            stream(name, frames as u32, args),
+            frames,
+            frames,
+        )
+    });
+    let fields = FIELD_STREAMS.iter().map(|(name, s)| {
+        let frames = s.frames.len();
+        (name.to_string(), field_stream(name, s), frames, 2 * frames)
+    });
+    coded.chain(fields).collect()
+}
 
 /// Custom matrices (natural order, as ffmpeg takes them); any values 1..=255 do.
 const INTRA_MATRIX: &str = "8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71";
@@ -167,12 +221,12 @@ fn meaning_differences(c: &VislTrace, ours: &VislTrace) -> Vec<String> {
 fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
     let lab = Lab::new().unwrap_or_else(|e| panic!("{e}"));
     let results = lab.scratch_dir("v4l2stateless-mpeg2").unwrap();
+    let streams = all_streams();
     let mut script = String::from("set -u\n");
-    for (name, frames, args) in STREAMS {
-        let path = stream(name, *frames, args);
+    for (name, path, _, _) in &streams {
         for (side, decoder) in [("c", "v4l2slmpeg2dec"), ("ours", "v4l2statelessmpeg2dec")] {
             let base = results.join(format!("{name}.{side}"));
-            script.push_str(&traced_run_line(&base, &pipeline(&path, decoder)));
+            script.push_str(&traced_run_line(&base, &pipeline(path, decoder)));
         }
     }
     let out = lab
@@ -181,11 +235,11 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
     assert!(out.success(), "{}", out.describe());
 
     let mut table = vec![format!(
-        "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
+        "{:<22} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
         "stream", "frames", "jobs C", "jobs us", "out C", "out us", "identical", "same bytes"
     )];
     let mut failures = Vec::new();
-    for (name, frames, _) in STREAMS {
+    for (name, _, frames, requests) in &streams {
         let (c, c_shown) = load_run(&results, name, "c");
         let (ours, our_shown) = load_run(&results, name, "ours");
         let bitstreams = compare_bitstreams(&results, name, &c, &ours);
@@ -198,7 +252,7 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
                     .any(|m| m.starts_with(&format!("frame {n} ")))
         });
         table.push(format!(
-            "{:<20} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
+            "{:<22} {:>7} {:>8} {:>8} {:>7} {:>7} {:>10} {:>10}",
             name,
             frames,
             c.frames.len(),
@@ -221,12 +275,17 @@ fn mpeg2_controls_match_gstreamers_c_decoder_on_visl() {
                 shown.join("\n  ")
             ));
         }
-        let expected = *frames as usize;
-        if c_shown != our_shown || our_shown != expected || c.frames.len() != expected {
+        let expected = *frames;
+        if c_shown != our_shown
+            || our_shown != expected
+            || c.frames.len() != *requests
+            || ours.frames.len() != *requests
+        {
             failures.push(format!(
-                "{name}: {expected} frames encoded; C decoded {} and output {c_shown}, \
-                 ours output {our_shown}",
-                c.frames.len()
+                "{name}: {expected} frames in {requests} pictures encoded; C made {} \
+                 requests and output {c_shown} frames, ours {} and {our_shown}",
+                c.frames.len(),
+                ours.frames.len()
             ));
         }
     }

@@ -18,6 +18,9 @@
 #   -o DIR       keep the exchange dir (cmd.sh, stdout, stderr, console.log, exit-status) in DIR
 #   -v           echo the guest console (kernel + init) live on stderr
 #   --kvm        use KVM instead of TCG (hangs on hosts whose /dev/kvm is a paravirtual PVM)
+#   --icount N   single-threaded TCG with -icount shift=N,sleep=off: the guest clock counts
+#                emulated instructions (2^N ns each), so CPU times measured inside the guest
+#                no longer depend on host load (for benchmarks; slower than multi-threaded)
 # Passed through to the guest: PATH, LD_LIBRARY_PATH, PYTHONPATH and every GST_*, G_*,
 # VMLAB_*, RUST_*, CARGO_* variable; the command runs in the current directory.
 # Exit status: the command's; 125 if the guest never reported one (crash, panic,
@@ -52,6 +55,8 @@ while [ $# -gt 0 ]; do
     -o) OUT=$2; shift 2 ;;
     -v) VERBOSE=1; shift ;;
     --kvm) ACCEL=(-accel kvm -cpu host); shift ;;
+    --icount) [[ $2 =~ ^[0-9]+$ ]] || die "--icount wants a shift (0-10), got: $2"
+      ACCEL=(-accel 'tcg,thread=single' -cpu max -icount "shift=$2,sleep=off"); shift 2 ;;
     --) shift; break ;;
     -*) die "unknown option $1 (see the header of $0)" ;;
     *) break ;;
